@@ -1,0 +1,37 @@
+// Package notify defines how the parts of the sidecar learn about runs as
+// they change: the commit status outbox inside the transaction that changes a
+// run, and the live websocket hub after events are committed.
+package notify
+
+import (
+	"gorm.io/gorm"
+
+	"github.com/octavo-ci/octavo/plugin/store"
+)
+
+// RunObserver is told about a run's state change inside the transaction that
+// makes it, so a durable write such as the commit status outbox commits or
+// rolls back together with the run. RunChanged must use only tx for database
+// access and must not block on anything else. It is called for a queued run
+// once its pipeline file was found, when the run becomes active, and for every
+// final state except [store.RunSkipped].
+type RunObserver interface {
+	RunChanged(tx *gorm.DB, run *store.Run) error
+}
+
+// JobObserver is told, inside the ingesting transaction, when a job of an
+// active run starts or finishes.
+type JobObserver interface {
+	JobChanged(tx *gorm.DB, run *store.Run, job *store.Job) error
+}
+
+// LiveSink receives what was committed, in order, for viewers of a run.
+// Implementations must return quickly: ingestion calls them on its own path.
+type LiveSink interface {
+	// Publish hands over events of one run that were just committed, in
+	// ascending Seq order with no gaps after earlier calls.
+	Publish(runID uint, events []store.RunEvent)
+	// RunChanged reports a committed change of the run's state or fields.
+	// After a final state no further Publish calls for that run follow.
+	RunChanged(run store.Run)
+}
