@@ -120,8 +120,15 @@ type ShFinished struct {
 	Error    string `json:"error,omitempty"`
 }
 
-// Log carries a message a run function wrote with ctx.log, or a warning
-// from the runner itself when JobID is empty.
+// Log levels carried by [Log]. An empty level means [LevelInfo].
+const (
+	LevelInfo  = "info"
+	LevelWarn  = "warn"
+	LevelError = "error"
+)
+
+// Log carries a message a run function wrote with ctx.log or print, or a
+// warning from the runner itself when JobID is empty.
 type Log struct {
 	Envelope
 	JobID   string `json:"job_id,omitempty"`
@@ -129,12 +136,16 @@ type Log struct {
 	Message string `json:"message"`
 }
 
-// JobFinished closes a job. Error explains a failed or skipped job.
+// JobFinished closes a job. Error explains a failed or skipped job. A job
+// skipped because an input job did not succeed has no [JobStarted], since
+// its run function was never called. Outputs holds the dict a succeeded
+// run function returned, converted to JSON with secrets masked.
 type JobFinished struct {
 	Envelope
-	JobID   string     `json:"job_id"`
-	Outcome JobOutcome `json:"outcome"`
-	Error   string     `json:"error,omitempty"`
+	JobID   string         `json:"job_id"`
+	Outcome JobOutcome     `json:"outcome"`
+	Error   string         `json:"error,omitempty"`
+	Outputs map[string]any `json:"outputs,omitempty"`
 }
 
 // RunFinished is always the last event of a stream that ran to completion.
