@@ -1,0 +1,122 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// eventBatchSize bounds the rows of one INSERT; SQLite allows at most 32766
+// bound parameters per statement and a run event has six columns.
+const eventBatchSize = 500
+
+// AppendEvents inserts events of one run, numbered by the caller from
+// runs.last_seq+1 upwards, and advances runs.last_seq to the last one.
+func AppendEvents(tx *gorm.DB, runID uint, events []RunEvent) error {
+	if len(events) == 0 {
+		return nil
+	}
+	if err := tx.CreateInBatches(events, eventBatchSize).Error; err != nil {
+		return fmt.Errorf("insert %d events of run %d: %w", len(events), runID, err)
+	}
+	last := events[len(events)-1].Seq
+	if err := tx.Model(&Run{}).Where("id = ?", runID).Update("last_seq", last).Error; err != nil {
+		return fmt.Errorf("advance last_seq of run %d: %w", runID, err)
+	}
+	return nil
+}
+
+// CreateJobs inserts the jobs of a run's graph; a job that exists (a second
+// run_started) is left as it is.
+func CreateJobs(tx *gorm.DB, jobs []Job) error {
+	if len(jobs) == 0 {
+		return nil
+	}
+	err := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "run_id"}, {Name: "name"}}, DoNothing: true}).Create(&jobs).Error
+	if err != nil {
+		return fmt.Errorf("insert jobs of run %d: %w", jobs[0].RunID, err)
+	}
+	return nil
+}
+
+// UpdateJob sets a job's state, error and timestamps, creating the job when
+// the runner never announced it, and returns the job as stored.
+func UpdateJob(tx *gorm.DB, runID uint, name, state, reason string, started, finished *time.Time) (*Job, error) {
+	var j Job
+	err := tx.Where("run_id = ? AND name = ?", runID, name).Take(&j).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		j = Job{RunID: runID, Name: name, Inputs: "[]", Position: -1}
+	} else if err != nil {
+		return nil, fmt.Errorf("find job %s of run %d: %w", name, runID, err)
+	}
+
+	j.State = state
+	if reason != "" {
+		j.Error = reason
+	}
+	if started != nil {
+		j.StartedAt = started
+	}
+	if finished != nil {
+		j.FinishedAt = finished
+	}
+	if err := tx.Save(&j).Error; err != nil {
+		return nil, fmt.Errorf("save job %s of run %d: %w", name, runID, err)
+	}
+	return &j, nil
+}
+
+// StartStep inserts a step; a repeated sh_started for the same step
+// replaces its command and start time.
+func StartStep(tx *gorm.DB, s *Step) error {
+	err := tx.Clauses(clause.OnConflict{
+		Columns:   []clause.Column{{Name: "run_id"}, {Name: "job_name"}, {Name: "seq"}},
+		DoUpdates: clause.AssignmentColumns([]string{"cmd", "started_at"}),
+	}).Create(s).Error
+	if err != nil {
+		return fmt.Errorf("insert step %s/%d of run %d: %w", s.JobName, s.Seq, s.RunID, err)
+	}
+	return nil
+}
+
+// FinishStep records a step's exit code and end time, creating the step
+// when its sh_started was lost.
+func FinishStep(tx *gorm.DB, s *Step) error {
+	err := tx.Clauses(clause.OnConflict{
+		Columns:   []clause.Column{{Name: "run_id"}, {Name: "job_name"}, {Name: "seq"}},
+		DoUpdates: clause.AssignmentColumns([]string{"exit_code", "error", "finished_at"}),
+	}).Create(s).Error
+	if err != nil {
+		return fmt.Errorf("finish step %s/%d of run %d: %w", s.JobName, s.Seq, s.RunID, err)
+	}
+	return nil
+}
+
+// EventsAfter returns up to limit events of a run with Seq > after, in
+// order.
+func EventsAfter(ctx context.Context, db *gorm.DB, runID uint, after int64, limit int) ([]RunEvent, error) {
+	var evs []RunEvent
+	err := db.WithContext(ctx).Where("run_id = ? AND seq > ?", runID, after).Order("seq").Limit(limit).Find(&evs).Error
+	if err != nil {
+		return nil, fmt.Errorf("read events of run %d: %w", runID, err)
+	}
+	return evs, nil
+}
+
+// JobsAndSteps returns the jobs of a run in graph order and its steps in
+// job and sequence order.
+func JobsAndSteps(ctx context.Context, db *gorm.DB, runID uint) ([]Job, []Step, error) {
+	var jobs []Job
+	if err := db.WithContext(ctx).Where("run_id = ?", runID).Order("position, id").Find(&jobs).Error; err != nil {
+		return nil, nil, fmt.Errorf("read jobs of run %d: %w", runID, err)
+	}
+	var steps []Step
+	if err := db.WithContext(ctx).Where("run_id = ?", runID).Order("job_name, seq").Find(&steps).Error; err != nil {
+		return nil, nil, fmt.Errorf("read steps of run %d: %w", runID, err)
+	}
+	return jobs, steps, nil
+}
