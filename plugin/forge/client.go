@@ -1,0 +1,224 @@
+// Package forge is a small client for the parts of the Gitea and Forgejo
+// REST API (/api/v1) that octavo uses: commit statuses, webhooks, repository
+// metadata and branches. Both forges answer these calls the same way, so one
+// client serves both; Kind only picks the webhook type.
+//
+// Every call goes through one request helper that takes a context, sends
+// JSON, authenticates with an "Authorization: token" header and turns any
+// answer outside 2xx into an [*Error]. The token is sent only in that header:
+// it never appears in a URL, an error, a log line or a process list.
+package forge
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Forge kinds accepted by [New].
+const (
+	KindGitea   = "gitea"
+	KindForgejo = "forgejo"
+)
+
+// defaultTimeout bounds one request when [New] gets no http.Client. It is
+// longer than any answer a healthy forge needs for these small calls, and
+// short enough that a hung forge does not stall the status sender for long.
+const defaultTimeout = 30 * time.Second
+
+// maxResponseBytes bounds how much of a successful answer is read and
+// decoded. The largest answers are pages of 50 branches or hooks, well
+// under 1 MiB.
+const maxResponseBytes = 8 << 20
+
+// Token is a forge API token. Its String, GoString and LogValue methods
+// return a redacted text, so printing or logging a Token by mistake shows no
+// secret.
+type Token string
+
+// redacted replaces a secret in anything printed or logged.
+const redacted = "[REDACTED]"
+
+// String returns a redacted text, never the token.
+func (Token) String() string { return redacted }
+
+// GoString returns a redacted text for %#v, never the token.
+func (Token) GoString() string { return redacted }
+
+// LogValue implements [slog.LogValuer] with a redacted value.
+func (Token) LogValue() slog.Value { return slog.StringValue(redacted) }
+
+// Client calls one forge's API. It is safe for concurrent use. Create it with
+// [New].
+type Client struct {
+	base    *url.URL // ends in "/api/v1/"
+	baseErr error    // set when the base URL given to New is unusable
+	token   Token
+	kind    string
+	hc      *http.Client
+}
+
+// New returns a client for the forge at baseURL, such as
+// "https://git.example.com" or "https://example.com/gitea/" (with or without
+// the trailing slash). kind is [KindGitea] or [KindForgejo]; an empty kind
+// means Gitea. token may be empty for anonymous calls. hc nil means an
+// http.Client with a 30 s timeout.
+//
+// New does not fail: an unusable baseURL or kind makes every call return an
+// error that names the value and the fix.
+func New(baseURL, token, kind string, hc *http.Client) *Client {
+	if hc == nil {
+		hc = &http.Client{Timeout: defaultTimeout}
+	}
+	if kind == "" {
+		kind = KindGitea
+	}
+	c := &Client{token: Token(token), kind: kind, hc: hc}
+
+	base, err := parseBaseURL(baseURL)
+	if err != nil {
+		c.baseErr = err
+		return c
+	}
+	if kind != KindGitea && kind != KindForgejo {
+		c.baseErr = fmt.Errorf("forge kind %q is not supported: use %q or %q", kind, KindGitea, KindForgejo)
+		return c
+	}
+	c.base = base
+	return c
+}
+
+// parseBaseURL checks the forge URL and returns its API root.
+func parseBaseURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil {
+		return nil, fmt.Errorf("invalid forge URL %q: %w", raw, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("invalid forge URL %q: want an http:// or https:// URL such as https://git.example.com/", raw)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("invalid forge URL %q: no host", raw)
+	}
+	if u.User != nil {
+		// Credentials in the URL would end up in error messages and logs.
+		return nil, fmt.Errorf("invalid forge URL %s: remove the user name and password and pass the token as a setting", u.Redacted())
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("invalid forge URL %q: remove the query and fragment", raw)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/api/v1/"
+	u.RawPath = ""
+	return u, nil
+}
+
+// Kind returns the forge kind the client was created for.
+func (c *Client) Kind() string { return c.kind }
+
+// do sends one API request and decodes a 2xx answer into out (unless out is
+// nil). path is relative to /api/v1 and already escaped; body, when not
+// nil, is sent as JSON. Any failure is an [*Error]. do returns the answer's
+// headers for callers that page.
+func (c *Client) do(ctx context.Context, method, path string, body, out any) (http.Header, error) {
+	fail := func(code int, respBody []byte, err error) error {
+		return &Error{
+			Method:     method,
+			Path:       "/api/v1/" + path,
+			StatusCode: code,
+			Body:       c.scrub(truncateBody(respBody)),
+			Err:        err,
+		}
+	}
+	if c.baseErr != nil {
+		return nil, fail(0, nil, c.baseErr)
+	}
+
+	var reqBody io.Reader
+	if body != nil {
+		buf, err := json.Marshal(body)
+		if err != nil {
+			return nil, fail(0, nil, fmt.Errorf("encode request body: %w", err))
+		}
+		reqBody = bytes.NewReader(buf)
+	}
+
+	ref, err := url.Parse(path)
+	if err != nil {
+		return nil, fail(0, nil, fmt.Errorf("build request URL: %w", err))
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base.ResolveReference(ref).String(), reqBody)
+	if err != nil {
+		return nil, fail(0, nil, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "token "+string(c.token))
+	}
+
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, fail(0, nil, err)
+	}
+	defer resp.Body.Close()
+
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		// Read a little more than the error keeps, to know whether it was cut.
+		data, readErr := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody+1))
+		return resp.Header, fail(resp.StatusCode, data, readErr)
+	}
+
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	if err != nil {
+		return resp.Header, fail(resp.StatusCode, data, fmt.Errorf("read answer: %w", err))
+	}
+	if len(data) > maxResponseBytes {
+		return resp.Header, fail(resp.StatusCode, nil, fmt.Errorf("answer larger than %d bytes", maxResponseBytes))
+	}
+	if out == nil || resp.StatusCode == http.StatusNoContent {
+		return resp.Header, nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return resp.Header, fail(resp.StatusCode, data, fmt.Errorf("decode answer: %w", err))
+	}
+	return resp.Header, nil
+}
+
+// scrub removes the token from text that goes into an error, in case a
+// proxy or a debugging forge echoes the request headers back.
+func (c *Client) scrub(s string) string {
+	if len(c.token) < 4 {
+		// A token this short cannot be told apart from ordinary text.
+		return s
+	}
+	return strings.ReplaceAll(s, string(c.token), redacted)
+}
+
+// repoPath returns "repos/OWNER/NAME/" with both parts escaped, or an error
+// when fullName is not of the form OWNER/NAME.
+func repoPath(fullName string) (string, error) {
+	owner, name, err := SplitFullName(fullName)
+	if err != nil {
+		return "", err
+	}
+	return "repos/" + url.PathEscape(owner) + "/" + url.PathEscape(name) + "/", nil
+}
+
+// SplitFullName splits "OWNER/NAME" into its two parts. It returns an error
+// wrapping [ErrInvalidRepo] for anything else.
+func SplitFullName(fullName string) (owner, name string, err error) {
+	owner, name, ok := strings.Cut(fullName, "/")
+	if !ok || owner == "" || name == "" || strings.Contains(name, "/") {
+		return "", "", fmt.Errorf("%w: %q (want OWNER/NAME)", ErrInvalidRepo, fullName)
+	}
+	return owner, name, nil
+}
