@@ -1,0 +1,208 @@
+// Package workspace keeps one bare mirror per repository under the data
+// folder, fetched incrementally from the forge, and materialises a pushed
+// commit into a per-run folder. The forge token reaches git only through
+// environment variables, never through argv, a URL or a log line.
+package workspace
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// PipelineFile is the path of the pipeline inside a repository.
+const PipelineFile = ".octavo/ci.star"
+
+// maxGitOutput bounds the git output kept for an error message.
+const maxGitOutput = 2048
+
+// Manager owns the mirrors and run folders under one data folder. Its
+// methods are safe for concurrent use; fetches of one repository are
+// serialised.
+type Manager struct {
+	root  string
+	token string
+	git   string
+
+	mu    sync.Mutex
+	locks map[string]*sync.Mutex
+}
+
+// New returns a Manager that keeps mirrors under dataDir/mirrors and run
+// folders under dataDir/runs. token may be empty for public repositories.
+func New(dataDir, token string) *Manager {
+	return &Manager{root: dataDir, token: token, git: "git", locks: map[string]*sync.Mutex{}}
+}
+
+// MirrorDir returns the bare mirror folder of "owner/name".
+func (m *Manager) MirrorDir(fullName string) string {
+	return filepath.Join(m.root, "mirrors", filepath.FromSlash(fullName)+".git")
+}
+
+// RunDir returns the folder of one run: the checkout lives in its "src"
+// subfolder, the files handed to the runner beside it.
+func (m *Manager) RunDir(runID uint) string {
+	return filepath.Join(m.root, "runs", strconv.FormatUint(uint64(runID), 10))
+}
+
+func (m *Manager) repoLock(fullName string) *sync.Mutex {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l, ok := m.locks[fullName]
+	if !ok {
+		l = &sync.Mutex{}
+		m.locks[fullName] = l
+	}
+	return l
+}
+
+// Fetch makes sure the mirror of fullName holds the commit sha: it clones
+// the mirror on first use and fetches when the commit is missing. Object
+// format (SHA-1 or SHA-256) follows the remote.
+func (m *Manager) Fetch(ctx context.Context, fullName, cloneURL, sha string) error {
+	if cloneURL == "" {
+		return fmt.Errorf("fetch %s: repository has no clone URL", fullName)
+	}
+	l := m.repoLock(fullName)
+	l.Lock()
+	defer l.Unlock()
+
+	dir := m.MirrorDir(fullName)
+	if _, err := os.Stat(filepath.Join(dir, "HEAD")); err != nil {
+		return m.cloneMirror(ctx, fullName, cloneURL, dir)
+	}
+	if sha != "" && m.hasCommit(ctx, dir, sha) {
+		return nil
+	}
+
+	if _, err := m.run(ctx, cloneURL, "--git-dir", dir, "remote", "set-url", "origin", cloneURL); err != nil {
+		return fmt.Errorf("set mirror remote of %s: %w", fullName, err)
+	}
+	if _, err := m.run(ctx, cloneURL, "--git-dir", dir, "fetch", "--quiet", "--prune", "--force", "origin"); err != nil {
+		return fmt.Errorf("fetch mirror of %s: %w", fullName, err)
+	}
+	return nil
+}
+
+func (m *Manager) cloneMirror(ctx context.Context, fullName, cloneURL, dir string) error {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o750); err != nil {
+		return fmt.Errorf("create mirror folder of %s: %w", fullName, err)
+	}
+	tmp := dir + ".tmp"
+	if err := os.RemoveAll(tmp); err != nil {
+		return fmt.Errorf("remove stale mirror of %s: %w", fullName, err)
+	}
+	if _, err := m.run(ctx, cloneURL, "clone", "--quiet", "--mirror", cloneURL, tmp); err != nil {
+		_ = os.RemoveAll(tmp)
+		return fmt.Errorf("clone mirror of %s: %w", fullName, err)
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return fmt.Errorf("move mirror of %s in place: %w", fullName, err)
+	}
+	return nil
+}
+
+func (m *Manager) hasCommit(ctx context.Context, dir, sha string) bool {
+	_, err := m.run(ctx, "", "--git-dir", dir, "cat-file", "-e", sha+"^{commit}")
+	return err == nil
+}
+
+// HasFile reports whether the commit sha of the fetched mirror contains
+// path. It returns an error when the commit itself is missing.
+func (m *Manager) HasFile(ctx context.Context, fullName, sha, path string) (bool, error) {
+	dir := m.MirrorDir(fullName)
+	if !m.hasCommit(ctx, dir, sha) {
+		return false, fmt.Errorf("look up %s in %s: commit %s not in the mirror", path, fullName, sha)
+	}
+	_, err := m.run(ctx, "", "--git-dir", dir, "cat-file", "-e", sha+":"+path)
+	if err == nil {
+		return true, nil
+	}
+	var exitErr *exec.ExitError
+	if errors.As(err, &exitErr) {
+		return false, nil
+	}
+	return false, fmt.Errorf("look up %s in %s at %s: %w", path, fullName, sha, err)
+}
+
+// Checkout materialises commit sha of the mirror into dir, which must not
+// exist yet. The checkout borrows the mirror's objects, so it is fast and
+// small; remove it with [os.RemoveAll] after the run.
+func (m *Manager) Checkout(ctx context.Context, fullName, sha, dir string) error {
+	mirror := m.MirrorDir(fullName)
+	if _, err := m.run(ctx, "", "clone", "--quiet", "--shared", "--no-checkout", mirror, dir); err != nil {
+		return fmt.Errorf("clone %s into run folder: %w", fullName, err)
+	}
+	if _, err := m.run(ctx, "", "-C", dir, "checkout", "--quiet", "--detach", sha); err != nil {
+		return fmt.Errorf("check out %s of %s: %w", sha, fullName, err)
+	}
+	return nil
+}
+
+// run executes git with args. When remote is set and a token is
+// configured, the token goes to git as an http.extraHeader scoped to the
+// remote's origin, through GIT_CONFIG_COUNT and friends, so it never shows in
+// argv or the process list. Errors carry git's truncated stderr.
+func (m *Manager) run(ctx context.Context, remote string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, m.git, args...)
+	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=true", "LC_ALL=C")
+	if remote != "" && m.token != "" {
+		key, err := headerKey(remote)
+		if err != nil {
+			return nil, err
+		}
+		cmd.Env = append(cmd.Env,
+			"GIT_CONFIG_COUNT=1",
+			"GIT_CONFIG_KEY_0="+key,
+			"GIT_CONFIG_VALUE_0=Authorization: token "+m.token,
+		)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if len(msg) > maxGitOutput {
+			msg = msg[:maxGitOutput] + "…"
+		}
+		if m.token != "" {
+			msg = strings.ReplaceAll(msg, m.token, "[redacted]")
+		}
+		if msg == "" {
+			return nil, fmt.Errorf("git %s: %w", firstVerb(args), err)
+		}
+		return nil, fmt.Errorf("git %s: %w: %s", firstVerb(args), err, msg)
+	}
+	return stdout.Bytes(), nil
+}
+
+// headerKey returns the git config key that sends an extra header only to
+// the origin of remote, such as http.https://git.example.com/.extraHeader.
+func headerKey(remote string) (string, error) {
+	u, err := url.Parse(remote)
+	if err != nil || u.Host == "" {
+		return "", fmt.Errorf("clone URL %q is not an http(s) URL", remote)
+	}
+	return "http." + u.Scheme + "://" + u.Host + "/.extraHeader", nil
+}
+
+// firstVerb returns the git subcommand of args, skipping global options.
+func firstVerb(args []string) string {
+	for i := 0; i < len(args); i++ {
+		switch args[i] {
+		case "--git-dir", "-C":
+			i++
+		default:
+			return args[i]
+		}
+	}
+	return "git"
+}
