@@ -24,6 +24,12 @@ build:
 run: build
 	$(BIN)/octavo serve
 
+# The demo keeps its state in .cache/demo, so a second run reuses Gitea, the
+# admin and the sample repository. Ctrl-C stops everything it started.
+demo: build
+	$(GO) build -o $(BIN)/octavo-demo ./plugin/cmd/octavo-demo
+	$(BIN)/octavo-demo -bin $(BIN) -state .cache/demo -sample testdata/demo
+
 test:
 	$(GO) test -count=1 -timeout 60m $(PKGS)
 
