@@ -14,6 +14,8 @@ import (
 // TestE2ERedeliveryCreatesNoSecondRun sends Gitea's recorded push delivery
 // to octavo again, byte for byte with its delivery id and signature, as a
 // redelivery from the forge would: octavo accepts it and adds no run.
+// Gitea's own replay button is no use here, because it sends the payload
+// under a new delivery id.
 func TestE2ERedeliveryCreatesNoSecondRun(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "redeliver")
@@ -31,7 +33,7 @@ func TestE2ERedeliveryCreatesNoSecondRun(t *testing.T) {
 
 	code, body := e.postHook(d.Request.Headers, d.Request.Body)
 	if code < 200 || code > 299 {
-		t.Errorf("redelivery answered %d (%s), want 2xx", code, body)
+		t.Errorf("redelivery returned HTTP %d (%s), want 2xx", code, body)
 	}
 	var ofSHA []apiRun
 	for _, r := range e.runs(e.repo.FullName, "refs/heads/main") {
@@ -64,7 +66,7 @@ func TestE2EWrongSecretIsRejected(t *testing.T) {
 		t.Errorf("Gitea records delivery %s as succeeded, want failed", d.UUID)
 	}
 	if d.Response.Status != http.StatusUnauthorized && d.Response.Status != http.StatusForbidden {
-		t.Errorf("octavo answered the wrongly signed delivery with %d (%s), want 401 or 403", d.Response.Status, d.Response.Body)
+		t.Errorf("octavo rejected the wrongly signed delivery with HTTP %d (%s), want 401 or 403", d.Response.Status, d.Response.Body)
 	}
 
 	body, code, err := e.get("/api/v1/runs?repo=" + e.repo.FullName)
@@ -80,7 +82,7 @@ func TestE2EWrongSecretIsRejected(t *testing.T) {
 			t.Errorf("a rejected delivery created runs: %+v", runs)
 		}
 	} else if code != http.StatusNotFound {
-		t.Errorf("GET the run list answered %d (%s), want 200 or 404", code, body)
+		t.Errorf("GET the run list returned HTTP %d (%s), want 200 or 404", code, body)
 	}
 }
 
@@ -177,13 +179,13 @@ func TestE2EForgejoDeliveriesAreAccepted(t *testing.T) {
 		fx := loadFixture(t, name)
 		code, body := e.postHook(fx.Headers, fx.Body)
 		if code < 200 || code > 299 {
-			t.Errorf("%s answered %d (%s), want 2xx", name, code, body)
+			t.Errorf("%s returned HTTP %d (%s), want 2xx", name, code, body)
 		}
 	}
 
 	unsigned := loadFixture(t, "push-test-delivery-no-secret.json")
 	if code, body := e.postHook(unsigned.Headers, unsigned.Body); code != http.StatusUnauthorized {
-		t.Errorf("push-test-delivery-no-secret.json answered %d (%s), want 401", code, body)
+		t.Errorf("push-test-delivery-no-secret.json returned HTTP %d (%s), want 401", code, body)
 	}
 
 	// Nine pushes update a ref (push-tag-deleted deletes one); the

@@ -186,7 +186,7 @@ type apiRun struct {
 
 func (r apiRun) final() bool { return r.State != "queued" && r.State != "active" }
 
-// getJSON GETs path from octavo and decodes the 200 answer into out.
+// getJSON GETs path from octavo and decodes the 200 response into out.
 func (e *env) getJSON(path string, out any) error {
 	body, status, err := e.get(path)
 	if err != nil {
@@ -356,7 +356,7 @@ func summarize(ds []giteatest.Delivery) []string {
 
 // gate is a file a pipeline step waits for, so a test holds a run active
 // as long as it needs, without timing guesses. The step also creates the
-// started file, so the test knows the runner reached it.
+// started file, so the test can tell that the runner reached it.
 type gate struct {
 	release, started string
 }
@@ -398,7 +398,7 @@ func (g gate) open(t *testing.T) {
 
 // postHook sends a webhook request to octavo's /hooks with the given
 // headers (Host and Content-Length are set from the request) and returns
-// the answer's status and body.
+// the response status and body.
 func (e *env) postHook(headers map[string]string, body string) (int, string) {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(e.t.Context(), 15*time.Second)
@@ -419,8 +419,8 @@ func (e *env) postHook(headers map[string]string, body string) (int, string) {
 		e.t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	return resp.StatusCode, string(answer)
+	respBody, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	return resp.StatusCode, string(respBody)
 }
 
 func randomHex(n int) string {

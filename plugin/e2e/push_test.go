@@ -50,7 +50,7 @@ func TestE2EPushEndsAsSuccess(t *testing.T) {
 		t.Fatal(err)
 	}
 	if code != http.StatusOK {
-		t.Fatalf("GET %s answered %d, want 200", st.TargetURL, code)
+		t.Fatalf("GET %s returned HTTP %d, want 200", st.TargetURL, code)
 	}
 	if !strings.Contains(string(page), sha[:7]) {
 		t.Errorf("run page %s does not show the commit %s", st.TargetURL, sha[:7])
@@ -117,7 +117,7 @@ job("build", inputs = ["octavo/push"], run = build)
 				t.Fatal(err)
 			}
 			if code != http.StatusOK {
-				t.Fatalf("GET %s answered %d, want 200", st.TargetURL, code)
+				t.Fatalf("GET %s returned HTTP %d, want 200", st.TargetURL, code)
 			}
 			if !strings.Contains(string(page), tt.pageShows) {
 				t.Errorf("run page does not contain %q:\n%.3000s", tt.pageShows, page)
@@ -242,7 +242,7 @@ job("build", inputs = ["octavo/push"], run = build)
 		t.Errorf("tag run is %s/%s (%s), want complete: the pipeline checks push.tag", tagRun.State, tagRun.FailureKind, tagRun.Error)
 	}
 
-	// Wait until octavo answered the tag's create delivery, then count.
+	// Wait until octavo responded to the tag's create delivery, then count.
 	e.waitDelivery(hook.ID, "of the tag's create event", func(d giteatest.Delivery) bool {
 		return d.Event == "create" && strings.Contains(d.Request.Body, "v1.0.0") && d.Response.Status != 0
 	})

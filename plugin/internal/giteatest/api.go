@@ -13,7 +13,7 @@ import (
 	"net/url"
 )
 
-// APIError is returned for an API answer outside 2xx.
+// APIError is returned for an API response outside 2xx.
 type APIError struct {
 	Method string
 	Path   string
@@ -26,8 +26,8 @@ func (e *APIError) Error() string {
 }
 
 // Do sends a request to the API path (below /api/v1) as the admin, with
-// body encoded as JSON when not nil, and decodes a 2xx answer into out
-// when out is not nil. A non-2xx answer is an [*APIError].
+// body encoded as JSON when not nil, and decodes a 2xx response into out
+// when out is not nil. A non-2xx response is an [*APIError].
 func (i *Instance) Do(ctx context.Context, method, path string, body, out any) error {
 	var reader io.Reader
 	if body != nil {

@@ -1,8 +1,8 @@
 // Package giteatest builds and runs a real Gitea on 127.0.0.1 for the
-// end-to-end tests and the demo: it compiles Gitea from the Go module proxy
-// once per machine, starts throwaway instances with an admin user and an API
-// token, creates repositories, pushes to them over HTTP and reads Gitea's
-// webhook delivery history.
+// end-to-end tests and the demo. It compiles Gitea from the Go module proxy
+// once per machine and starts throwaway instances with an admin user and an
+// API token. It creates repositories, pushes to them over HTTP and reads
+// Gitea's webhook delivery history.
 //
 // Everything it starts listens on 127.0.0.1 only, and it stops only the
 // processes it started itself.

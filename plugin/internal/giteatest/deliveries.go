@@ -20,7 +20,7 @@ type Delivery struct {
 	UUID      string // the X-Gitea-Delivery header
 	Event     string // fine-grained event type, e.g. "push", "create"
 	Delivered bool   // Gitea attempted it
-	Succeeded bool   // the receiver answered 2xx
+	Succeeded bool   // the receiver responded with 2xx
 	Request   DeliveryRequest
 	Response  DeliveryResponse
 }
@@ -34,8 +34,8 @@ type DeliveryRequest struct {
 	Body    string            `json:"body"`
 }
 
-// DeliveryResponse is the receiver's answer as Gitea recorded it. Status
-// is 0 when the request itself failed (Body then says why).
+// DeliveryResponse is the receiver's response as Gitea recorded it. Status
+// is 0 when the request itself failed (Body then contains the reason).
 type DeliveryResponse struct {
 	Status  int               `json:"status"`
 	Headers map[string]string `json:"headers"`

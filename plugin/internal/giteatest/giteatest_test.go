@@ -14,7 +14,7 @@ func TestMain(m *testing.M) { os.Exit(Main(m)) }
 
 // TestPushReachesWebhookAndHistory pushes through a clone and checks that
 // the webhook delivery arrives signed and that the delivery history records
-// the receiver's answer.
+// the receiver's response.
 func TestPushReachesWebhookAndHistory(t *testing.T) {
 	inst := Shared(t)
 	ctx := t.Context()
@@ -63,7 +63,7 @@ func TestPushReachesWebhookAndHistory(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("delivery history %+v has no answered delivery after 30s", deliveries)
+			t.Fatalf("delivery history %+v has no delivery with a response after 30s", deliveries)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

@@ -19,9 +19,9 @@ import (
 	"time"
 )
 
-// Timeouts of the instance life cycle. Start-up on a fresh dir takes 2 to 3
-// seconds on a 2-core machine (migrations included); the bounds are wide
-// so a loaded CI machine still passes.
+// Timeouts of the instance life cycle. Start-up on a fresh dir took 2 to 3
+// seconds on a 2-core machine, migrations included. The bounds are wide so
+// that a loaded CI machine still passes.
 const (
 	startTimeout = 90 * time.Second
 	stopTimeout  = 30 * time.Second
@@ -49,7 +49,7 @@ type Instance struct {
 	client *http.Client
 }
 
-// credentials is what Start keeps in DIR/credentials.json (mode 0600).
+// credentials are the admin login and token that Start keeps in DIR/credentials.json (mode 0600).
 type credentials struct {
 	Admin    string `json:"admin"`
 	Password string `json:"password"`
@@ -65,7 +65,7 @@ type secrets struct {
 }
 
 // Start runs Gitea from bin with its state in dir, listening on
-// 127.0.0.1:port, and returns once its API answers and an admin user with a
+// 127.0.0.1:port, and returns once its API responds and an admin user with a
 // working token exists. A Gitea left running for the same dir by an earlier
 // process (recorded in dir/gitea.pid and recognised by its command line) is
 // stopped first. The caller must call [Instance.Stop]. log may be nil.
@@ -312,7 +312,7 @@ func (i *Instance) launch(ctx context.Context) error {
 
 	deadline := time.Now().Add(startTimeout)
 	for {
-		if i.answers(ctx) {
+		if i.responds(ctx) {
 			i.log.InfoContext(ctx, "gitea up", "url", i.URL)
 			return nil
 		}
@@ -326,12 +326,12 @@ func (i *Instance) launch(ctx context.Context) error {
 		}
 		if time.Now().After(deadline) {
 			_ = i.Stop()
-			return fmt.Errorf("gitea did not answer %s/api/v1/version within %s; see %s/log/", i.URL, startTimeout, i.Dir)
+			return fmt.Errorf("gitea did not respond at %s/api/v1/version within %s; see %s/log/", i.URL, startTimeout, i.Dir)
 		}
 	}
 }
 
-func (i *Instance) answers(ctx context.Context) bool {
+func (i *Instance) responds(ctx context.Context) bool {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, i.URL+"/api/v1/version", nil)

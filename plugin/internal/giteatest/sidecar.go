@@ -22,7 +22,7 @@ const (
 	sidecarStopTimeout = 45 * time.Second
 )
 
-// SidecarConfig says how to run `octavo serve` against an [Instance].
+// SidecarConfig configures `octavo serve` against an [Instance].
 type SidecarConfig struct {
 	Octavo string // path of the octavo binary
 	Runner string // path of the octavo-runner binary
@@ -51,7 +51,7 @@ type Sidecar struct {
 }
 
 // StartSidecar starts `octavo serve` with the OCTAVO_* environment built from
-// cfg, in its own process group, and returns once GET /healthz answers 200.
+// cfg, in its own process group, and returns once GET /healthz returns 200.
 // Its output goes to Dir/octavo.log. The caller must call [Sidecar.Stop].
 func StartSidecar(ctx context.Context, cfg SidecarConfig) (*Sidecar, error) {
 	if cfg.Log == nil {
@@ -114,7 +114,7 @@ func StartSidecar(ctx context.Context, cfg SidecarConfig) (*Sidecar, error) {
 		}
 		if time.Now().After(deadline) {
 			_ = s.Stop()
-			return nil, fmt.Errorf("octavo serve did not answer %s/healthz within %s: %s", s.URL, sidecarStartTimeout, s.LogTail(2000))
+			return nil, fmt.Errorf("octavo serve did not respond at %s/healthz within %s: %s", s.URL, sidecarStartTimeout, s.LogTail(2000))
 		}
 	}
 }
