@@ -51,7 +51,7 @@ func TestE2ERedeliveryCreatesNoSecondRun(t *testing.T) {
 // the failure, and no run is created.
 func TestE2EWrongSecretIsRejected(t *testing.T) {
 	t.Parallel()
-	e := newEnvWithoutRegister(t, "wrong-secret")
+	e := newEnvWithoutRegister(t, "wrong-secret", "")
 	hook, err := e.gitea.CreateHook(t.Context(), e.repo.FullName, e.sidecar.URL+"/hooks", "not-the-configured-secret")
 	if err != nil {
 		t.Fatal(err)
@@ -147,12 +147,7 @@ func loadFixture(t *testing.T, name string) fixture {
 // nor a redelivery adds any.
 func TestE2EForgejoDeliveriesAreAccepted(t *testing.T) {
 	t.Parallel()
-	e := newEnvWithoutRegister(t, "forgejo-replay")
-	e.cfg.Secret = forgejoSecret
-	if err := e.sidecar.Stop(); err != nil {
-		t.Fatal(err)
-	}
-	e.start()
+	e := newEnvWithoutRegister(t, "forgejo-replay", forgejoSecret)
 
 	order := []string{
 		"push-two-commits.json",

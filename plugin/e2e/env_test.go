@@ -47,7 +47,7 @@ type env struct {
 // registers the repository's webhook with `octavo register`.
 func newEnv(t *testing.T, prefix string, settings ...string) *env {
 	t.Helper()
-	e := newEnvWithoutRegister(t, prefix, settings...)
+	e := newEnvWithoutRegister(t, prefix, "", settings...)
 	out, err := e.sidecar.Register(t.Context(), e.repo.FullName)
 	if err != nil {
 		t.Fatalf("%v\noctavo log:\n%s", err, e.sidecar.LogTail(3000))
@@ -56,8 +56,9 @@ func newEnv(t *testing.T, prefix string, settings ...string) *env {
 	return e
 }
 
-// newEnvWithoutRegister is [newEnv] without the webhook.
-func newEnvWithoutRegister(t *testing.T, prefix string, settings ...string) *env {
+// newEnvWithoutRegister is [newEnv] without the webhook. Octavo checks
+// deliveries against secret, or a random secret when it is empty.
+func newEnvWithoutRegister(t *testing.T, prefix, secret string, settings ...string) *env {
 	t.Helper()
 	octavo, runner := binaries(t)
 	gitea := giteatest.Shared(t)
@@ -72,6 +73,9 @@ func newEnvWithoutRegister(t *testing.T, prefix string, settings ...string) *env
 		t.Fatal(err)
 	}
 
+	if secret == "" {
+		secret = "e2e-" + randomHex(12)
+	}
 	e := &env{
 		t:     t,
 		gitea: gitea,
@@ -84,7 +88,7 @@ func newEnvWithoutRegister(t *testing.T, prefix string, settings ...string) *env
 		Runner: runner,
 		Gitea:  gitea,
 		Dir:    t.TempDir(),
-		Secret: "e2e-" + randomHex(12),
+		Secret: secret,
 		Env:    append([]string{"OCTAVO_CATCH_UP=false"}, settings...),
 	}
 	e.start()
