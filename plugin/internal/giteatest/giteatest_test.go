@@ -121,3 +121,39 @@ func TestStartReusesStoppedDir(t *testing.T) {
 		t.Errorf("admin after restart is %q, want %q with the same password", second.Admin, first.Admin)
 	}
 }
+
+// TestStartStopsLeftoverOfSameDir starts an instance and, without stopping
+// it, starts another on the same dir and port, as a demo does after its
+// predecessor was killed: the leftover is stopped and the new one serves.
+func TestStartStopsLeftoverOfSameDir(t *testing.T) {
+	ctx := t.Context()
+	bin, err := Build(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	port, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	leftover, err := Start(ctx, bin, dir, port, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leftover.Stop()
+	next, err := Start(ctx, bin, dir, port, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.Stop()
+
+	select {
+	case <-leftover.exited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first instance still runs after the second started")
+	}
+	if err := next.Do(ctx, http.MethodGet, "/user", nil, nil); err != nil {
+		t.Errorf("the new instance does not serve its API: %v", err)
+	}
+}

@@ -426,34 +426,36 @@ func (i *Instance) Stop() error {
 // /proc shows a "gitea web" with this dir's app.ini, so a recycled pid is
 // never signalled.
 func (i *Instance) stopLeftover(ctx context.Context) error {
-	raw, err := os.ReadFile(i.pidPath())
+	return stopRecorded(ctx, i.log, i.pidPath(), func(pid int) bool {
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		return err == nil && bytes.Contains(cmdline, []byte("\x00web\x00")) && bytes.Contains(cmdline, []byte(i.configPath()))
+	})
+}
+
+// stopRecorded stops the process whose pid is in pidPath when ours says it
+// is the process that file was written for, then removes the file.
+func stopRecorded(ctx context.Context, log *slog.Logger, pidPath string, ours func(pid int) bool) error {
+	raw, err := os.ReadFile(pidPath)
 	if err != nil {
 		return nil
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
-	if err != nil || pid <= 0 {
-		return nil
-	}
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil || !bytes.Contains(cmdline, []byte("\x00web\x00")) || !bytes.Contains(cmdline, []byte(i.configPath())) {
-		return os.Remove(i.pidPath())
+	if err != nil || pid <= 0 || !processAlive(pid) || !ours(pid) {
+		return os.Remove(pidPath)
 	}
 
-	i.log.InfoContext(ctx, "stopping a gitea left running for this dir", "pid", pid)
-	proc, err := os.FindProcess(pid)
-	if err != nil {
-		return nil
-	}
-	_ = proc.Signal(syscall.SIGTERM)
+	log.InfoContext(ctx, "stopping a process left running by an earlier start", "pid", pid, "pid_file", pidPath)
+	_ = syscall.Kill(pid, syscall.SIGTERM)
 	deadline := time.Now().Add(stopTimeout)
 	for processAlive(pid) {
 		if time.Now().After(deadline) {
-			_ = proc.Kill()
+			_ = syscall.Kill(pid, syscall.SIGKILL)
 			break
 		}
-		time.Sleep(100 * time.Millisecond) // polling an unrelated process: no wait handle exists
+		// Polling, because a process we did not start has no wait handle.
+		time.Sleep(100 * time.Millisecond)
 	}
-	return os.Remove(i.pidPath())
+	return os.Remove(pidPath)
 }
 
 // processAlive reports whether pid exists and is not a zombie.
@@ -467,9 +469,14 @@ func processAlive(pid int) bool {
 }
 
 func checkPortFree(port int) error {
-	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	return checkAddrFree("127.0.0.1:" + strconv.Itoa(port))
+}
+
+// checkAddrFree returns an error naming addr when something listens there.
+func checkAddrFree(addr string) error {
+	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("port %d on 127.0.0.1 is not free for gitea: %w (stop what uses it or pick another port)", port, err)
+		return fmt.Errorf("address %s is in use: %w (stop what listens there or pick another port)", addr, err)
 	}
 	return l.Close()
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -78,6 +79,20 @@ func StartSidecar(ctx context.Context, cfg SidecarConfig) (*Sidecar, error) {
 	defer logFile.Close()
 
 	s := &Sidecar{URL: "http://" + cfg.Listen, Config: cfg, log: cfg.Log.With("component", "octavo", "listen", cfg.Listen)}
+	// An octavo left running by a killed demo for the same data dir is
+	// recognised by that dir in its environment.
+	marker := []byte("\x00OCTAVO_DATA_DIR=" + filepath.Join(dir, "data") + "\x00")
+	err = stopRecorded(ctx, s.log, s.pidPath(), func(pid int) bool {
+		environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		return err == nil && bytes.Contains(append([]byte{0}, environ...), marker)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("stop an earlier octavo: %w", err)
+	}
+	if err := checkAddrFree(cfg.Listen); err != nil {
+		return nil, err
+	}
+
 	cmd := exec.Command(cfg.Octavo, "serve")
 	cmd.Env = s.Environ()
 	cmd.Stdout = logFile
@@ -90,8 +105,13 @@ func StartSidecar(ctx context.Context, cfg SidecarConfig) (*Sidecar, error) {
 	s.exited = make(chan struct{})
 	go func() {
 		_ = cmd.Wait()
+		os.Remove(s.pidPath())
 		close(s.exited)
 	}()
+	if err := os.WriteFile(s.pidPath(), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644); err != nil {
+		_ = s.Stop()
+		return nil, fmt.Errorf("write the octavo pid file: %w", err)
+	}
 
 	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil}}
 	deadline := time.Now().Add(sidecarStartTimeout)
@@ -118,6 +138,8 @@ func StartSidecar(ctx context.Context, cfg SidecarConfig) (*Sidecar, error) {
 		}
 	}
 }
+
+func (s *Sidecar) pidPath() string { return filepath.Join(s.Config.Dir, "octavo.pid") }
 
 // Environ returns the environment of octavo commands for this sidecar: the
 // caller's environment without proxy and OCTAVO_* variables, the settings
