@@ -1,0 +1,241 @@
+package live
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/octavo-ci/octavo/plugin/store"
+)
+
+// Connection tuning. The values follow the gorilla/websocket chat example:
+// pings go out well within the pong wait so a healthy viewer never times out.
+const (
+	// writeWait is the time allowed to write one message to a viewer.
+	writeWait = 10 * time.Second
+	// pongWait is how long a viewer may stay silent, pongs included.
+	pongWait = 60 * time.Second
+	// pingPeriod is how often the server pings; it must be below pongWait.
+	pingPeriod = pongWait * 9 / 10
+	// maxReadBytes bounds a message from a viewer. Viewers send nothing but
+	// control frames, so anything larger is a misbehaving client.
+	maxReadBytes = 512
+	// replayPage is how many stored events one store query reads.
+	replayPage = 1000
+	// closeWait is how long the server waits for the viewer's reply to a
+	// close frame before it closes the connection.
+	closeWait = time.Second
+)
+
+// Close codes the server sends. A viewer reconnects with its last sequence
+// number after any code but CloseNormalClosure.
+const (
+	// CodeFellBehind is sent to a viewer dropped for reading too slowly
+	// (1013, "try again later").
+	CodeFellBehind = websocket.CloseTryAgainLater
+)
+
+// Stream sends the events of runID with Seq > after to conn: first the stored
+// ones, then live ones from the hub, in ascending Seq order with none
+// repeated. It returns when the run has reached a final state and every
+// event was sent (closing with a normal close frame), when the viewer goes
+// away, when the viewer falls behind (closing with [CodeFellBehind]), or
+// when ctx or the hub ends (closing with "going away"). Stream owns conn,
+// closes it, and runs exactly one reader goroutine beside itself as the only
+// writer.
+func (h *Hub) Stream(ctx context.Context, conn *websocket.Conn, st *store.Store, runID uint, after int64) error {
+	defer conn.Close()
+	s := &streamer{hub: h, conn: conn, st: st, runID: runID, last: after, logger: h.logger.With("run_id", runID)}
+
+	readDone := make(chan struct{})
+	go s.readPump(readDone)
+	s.readDone = readDone
+
+	err := s.run(ctx)
+	if errors.Is(err, errViewerGone) {
+		return nil
+	}
+	return err
+}
+
+// errViewerGone ends a stream whose viewer closed or broke the connection.
+var errViewerGone = errors.New("viewer went away")
+
+type streamer struct {
+	hub      *Hub
+	conn     *websocket.Conn
+	st       *store.Store
+	runID    uint
+	last     int64 // highest Seq sent so far
+	readDone <-chan struct{}
+	logger   *slog.Logger
+}
+
+// readPump discards what the viewer sends and keeps the read deadline moving
+// with each pong. It closes done when the connection fails or closes.
+func (s *streamer) readPump(done chan<- struct{}) {
+	defer close(done)
+	s.conn.SetReadLimit(maxReadBytes)
+	_ = s.conn.SetReadDeadline(time.Now().Add(pongWait))
+	s.conn.SetPongHandler(func(string) error {
+		return s.conn.SetReadDeadline(time.Now().Add(pongWait))
+	})
+	for {
+		if _, _, err := s.conn.NextReader(); err != nil {
+			return
+		}
+	}
+}
+
+func (s *streamer) run(ctx context.Context) error {
+	ping := time.NewTicker(pingPeriod)
+	defer ping.Stop()
+
+	// Catch up from the store before subscribing, so that a viewer of a
+	// long log does not overflow its live buffer while it replays.
+	if err := s.replay(ctx, 0, ping); err != nil {
+		return err
+	}
+
+	sub, err := s.hub.Subscribe(ctx, s.runID)
+	if errors.Is(err, ErrHubClosed) {
+		return s.close(websocket.CloseGoingAway, "server is shutting down")
+	}
+	if err != nil {
+		return s.close(websocket.CloseGoingAway, "server is shutting down")
+	}
+	defer s.hub.Unsubscribe(sub)
+
+	// NOTE: the run's state is read after subscribing. If it is not final
+	// yet, its final RunChanged comes later and closes sub; if it is, the
+	// store already holds every event.
+	run, found, err := s.st.PublicRun(ctx, s.runID)
+	if err != nil {
+		_ = s.close(websocket.CloseInternalServerErr, "reading the run failed")
+		return fmt.Errorf("stream run %d: %w", s.runID, err)
+	}
+	if !found {
+		return s.close(websocket.ClosePolicyViolation, "run not found")
+	}
+	if err := s.replay(ctx, 0, ping); err != nil {
+		return err
+	}
+	if run.State.Final() {
+		return s.close(websocket.CloseNormalClosure, "run finished")
+	}
+
+	for {
+		select {
+		case f, ok := <-sub.Frames():
+			if !ok {
+				return s.subscriptionClosed(ctx, sub.Reason(), ping)
+			}
+			if f.Seq <= s.last {
+				continue // already sent from the store
+			}
+			if f.Seq > s.last+1 {
+				// Fill a gap from the store; a Seq that the store does
+				// not hold either was never written.
+				if err := s.replay(ctx, f.Seq, ping); err != nil {
+					return err
+				}
+			}
+			if err := s.write(func() error { return s.conn.WritePreparedMessage(f.Prepared) }); err != nil {
+				return err
+			}
+			s.last = f.Seq
+
+		case <-ping.C:
+			if err := s.ping(); err != nil {
+				return err
+			}
+
+		case <-s.readDone:
+			return errViewerGone
+
+		case <-ctx.Done():
+			return s.close(websocket.CloseGoingAway, "server is shutting down")
+		}
+	}
+}
+
+func (s *streamer) subscriptionClosed(ctx context.Context, reason CloseReason, ping *time.Ticker) error {
+	switch reason {
+	case ReasonFinished:
+		if err := s.replay(ctx, 0, ping); err != nil {
+			return err
+		}
+		return s.close(websocket.CloseNormalClosure, "run finished")
+	case ReasonSlow, ReasonOverflow:
+		s.logger.Debug("closing slow viewer", "last_seq", s.last)
+		return s.close(CodeFellBehind, "viewer fell behind; reconnect with after=last seq")
+	default:
+		return s.close(websocket.CloseGoingAway, "server is shutting down")
+	}
+}
+
+// replay sends stored events after s.last, stopping before Seq before when
+// before is positive, a page at a time. Between pages it answers the ping
+// ticker and notices a viewer that went away.
+func (s *streamer) replay(ctx context.Context, before int64, ping *time.Ticker) error {
+	for {
+		events, err := s.st.PageRunEvents(ctx, store.EventPage{RunID: s.runID, After: s.last, Before: before, Limit: replayPage})
+		if err != nil {
+			if ctx.Err() != nil {
+				return s.close(websocket.CloseGoingAway, "server is shutting down")
+			}
+			_ = s.close(websocket.CloseInternalServerErr, "reading events failed")
+			return fmt.Errorf("replay run %d: %w", s.runID, err)
+		}
+		for _, ev := range events {
+			data := EncodeMessage(ev)
+			if err := s.write(func() error { return s.conn.WriteMessage(websocket.TextMessage, data) }); err != nil {
+				return err
+			}
+			s.last = ev.Seq
+		}
+		if len(events) < replayPage {
+			return nil
+		}
+
+		select {
+		case <-s.readDone:
+			return errViewerGone
+		case <-ping.C:
+			if err := s.ping(); err != nil {
+				return err
+			}
+		default:
+		}
+	}
+}
+
+func (s *streamer) write(send func() error) error {
+	_ = s.conn.SetWriteDeadline(time.Now().Add(writeWait))
+	if err := send(); err != nil {
+		return errViewerGone
+	}
+	return nil
+}
+
+func (s *streamer) ping() error {
+	return s.write(func() error { return s.conn.WriteMessage(websocket.PingMessage, nil) })
+}
+
+// close sends a close frame and waits briefly for the viewer to answer, so
+// that the viewer reads the close code instead of a reset connection.
+func (s *streamer) close(code int, text string) error {
+	msg := websocket.FormatCloseMessage(code, text)
+	if err := s.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(writeWait)); err != nil {
+		return errViewerGone
+	}
+	select {
+	case <-s.readDone:
+	case <-time.After(closeWait):
+	}
+	return nil
+}

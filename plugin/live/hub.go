@@ -1,0 +1,306 @@
+// Package live fans committed run events out to the viewers of each run: the
+// hub that the ingestion path publishes to, and the subscriptions that the
+// websocket handler of the status page reads from.
+package live
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/octavo-ci/octavo/plugin/notify"
+	"github.com/octavo-ci/octavo/plugin/store"
+)
+
+// Tuning constants of the hub.
+const (
+	// SubscriberBuffer is how many frames a subscriber may fall behind
+	// before the hub drops it. At 10,000 lines/s it is about 100 ms of
+	// output; a dropped viewer reconnects and resumes from the store.
+	SubscriberBuffer = 1024
+
+	// maxPendingEvents bounds the events queued between Publish and the
+	// hub goroutine. If the hub falls this far behind, Publish discards the
+	// batch and the hub drops that run's subscribers, who then resume from
+	// the store, instead of letting memory grow or ingestion wait.
+	maxPendingEvents = 100_000
+)
+
+// CloseReason says why the hub closed a subscription's frame channel.
+type CloseReason int
+
+// Close reasons.
+const (
+	// ReasonFinished: the run reached a final state; every frame of the run
+	// was delivered before the channel closed.
+	ReasonFinished CloseReason = iota + 1
+	// ReasonSlow: the subscriber's buffer was full, so frames were lost.
+	ReasonSlow
+	// ReasonOverflow: the hub itself fell behind and discarded events.
+	ReasonOverflow
+	// ReasonShutdown: the hub's context ended.
+	ReasonShutdown
+	// ReasonUnsubscribed: the subscriber called [Hub.Unsubscribe].
+	ReasonUnsubscribed
+)
+
+// Frame is one event ready to send to viewers. Data is the JSON text of
+// [Message]; Prepared holds the same text framed once for all websocket
+// connections. Frames are shared between subscribers and must not be
+// modified.
+type Frame struct {
+	Seq      int64
+	Data     []byte
+	Prepared *websocket.PreparedMessage
+}
+
+// Subscription receives the frames of one run. Only the hub goroutine sends
+// on or closes its channel.
+type Subscription struct {
+	runID  uint
+	frames chan Frame
+	ready  chan struct{}
+	reason CloseReason // written by the hub before it closes frames
+}
+
+// Frames returns the channel of live frames, in ascending Seq order. It is
+// closed when the subscription ends; then [Subscription.Reason] says why.
+func (s *Subscription) Frames() <-chan Frame { return s.frames }
+
+// Reason returns why the frame channel was closed. It must only be called
+// after a receive from [Subscription.Frames] reported the channel closed.
+func (s *Subscription) Reason() CloseReason { return s.reason }
+
+// Hub fans published events out to subscriptions. One goroutine, the one
+// running [Hub.Run], owns the set of subscriptions: it alone adds, removes,
+// sends to and closes them. Publish and RunChanged only queue work for it and
+// never block on viewers.
+type Hub struct {
+	logger *slog.Logger
+
+	register   chan *Subscription
+	unregister chan *Subscription
+	wake       chan struct{}
+	done       chan struct{}
+
+	mu            sync.Mutex
+	pending       []update
+	pendingEvents int
+	overflowed    map[uint]bool
+}
+
+// update is one call of Publish or RunChanged waiting for the hub goroutine.
+type update struct {
+	runID  uint
+	events []store.RunEvent
+	run    *store.Run
+}
+
+var _ notify.LiveSink = (*Hub)(nil)
+
+// NewHub returns a hub. Nothing is delivered until [Hub.Run] is running.
+func NewHub(logger *slog.Logger) *Hub {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Hub{
+		logger:     logger.With("component", "live"),
+		register:   make(chan *Subscription),
+		unregister: make(chan *Subscription),
+		wake:       make(chan struct{}, 1),
+		done:       make(chan struct{}),
+		overflowed: make(map[uint]bool),
+	}
+}
+
+// Publish queues events of one run that were just committed, in ascending
+// Seq order. It never waits for viewers. It must be called after the commit,
+// so that a viewer that subscribes and then reads the store sees every event
+// either in the store or live.
+func (h *Hub) Publish(runID uint, events []store.RunEvent) {
+	if len(events) == 0 || h.closed() {
+		return
+	}
+	batch := make([]store.RunEvent, len(events))
+	copy(batch, events)
+
+	h.mu.Lock()
+	if h.pendingEvents+len(batch) > maxPendingEvents {
+		h.overflowed[runID] = true
+	} else {
+		h.pending = append(h.pending, update{runID: runID, events: batch})
+		h.pendingEvents += len(batch)
+	}
+	h.mu.Unlock()
+	h.signal()
+}
+
+// RunChanged queues a committed change of a run. When the run is in a final
+// state, the hub closes its subscriptions with [ReasonFinished] after
+// delivering every frame published before.
+func (h *Hub) RunChanged(run store.Run) {
+	if h.closed() {
+		return
+	}
+	h.mu.Lock()
+	h.pending = append(h.pending, update{runID: run.ID, run: &run})
+	h.mu.Unlock()
+	h.signal()
+}
+
+func (h *Hub) signal() {
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (h *Hub) closed() bool {
+	select {
+	case <-h.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Subscribe registers a subscription for runID and returns once the hub
+// goroutine has added it, so every event published after Subscribe returns
+// reaches it. The caller must call [Hub.Unsubscribe] when done. It returns
+// ctx's error if ctx ends first, and [ErrHubClosed] once Run has returned.
+func (h *Hub) Subscribe(ctx context.Context, runID uint) (*Subscription, error) {
+	s := &Subscription{
+		runID:  runID,
+		frames: make(chan Frame, SubscriberBuffer),
+		ready:  make(chan struct{}),
+	}
+	select {
+	case h.register <- s:
+	case <-h.done:
+		return nil, ErrHubClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case <-s.ready:
+		return s, nil
+	case <-h.done:
+		return nil, ErrHubClosed
+	}
+}
+
+// Unsubscribe removes s and closes its channel, unless the hub already did.
+// It is safe to call more than once and after Run has returned.
+func (h *Hub) Unsubscribe(s *Subscription) {
+	select {
+	case h.unregister <- s:
+	case <-h.done:
+	}
+}
+
+// Run delivers queued events until ctx ends, then closes every subscription
+// with [ReasonShutdown] and returns nil. It must be called exactly once.
+func (h *Hub) Run(ctx context.Context) error {
+	runs := make(map[uint]map[*Subscription]struct{})
+
+	drop := func(s *Subscription, reason CloseReason) {
+		subs := runs[s.runID]
+		if _, ok := subs[s]; !ok {
+			return
+		}
+		delete(subs, s)
+		if len(subs) == 0 {
+			delete(runs, s.runID)
+		}
+		s.reason = reason
+		close(s.frames)
+	}
+
+	defer func() {
+		// NOTE: done is closed before the channels, so Subscribe and
+		// Unsubscribe stop waiting on the hub before it goes away.
+		close(h.done)
+		for _, subs := range runs {
+			for s := range subs {
+				s.reason = ReasonShutdown
+				close(s.frames)
+			}
+		}
+		h.logger.Info("live hub stopped")
+	}()
+
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+
+		case s := <-h.register:
+			if runs[s.runID] == nil {
+				runs[s.runID] = make(map[*Subscription]struct{})
+			}
+			runs[s.runID][s] = struct{}{}
+			close(s.ready)
+
+		case s := <-h.unregister:
+			drop(s, ReasonUnsubscribed)
+
+		case <-h.wake:
+			h.mu.Lock()
+			batch, overflowed := h.pending, h.overflowed
+			h.pending, h.pendingEvents = nil, 0
+			h.overflowed = make(map[uint]bool)
+			h.mu.Unlock()
+
+			for runID := range overflowed {
+				n := len(runs[runID])
+				for s := range runs[runID] {
+					drop(s, ReasonOverflow)
+				}
+				h.logger.Error("live hub fell behind, dropped viewers", "run_id", runID, "viewers", n)
+			}
+			for _, u := range batch {
+				h.deliver(runs[u.runID], u, drop)
+			}
+		}
+	}
+}
+
+// deliver sends one update to the subscriptions of its run. Each event is
+// encoded once, and only when someone watches the run.
+func (h *Hub) deliver(subs map[*Subscription]struct{}, u update, drop func(*Subscription, CloseReason)) {
+	if len(subs) == 0 {
+		return
+	}
+	if u.run != nil {
+		if u.run.State.Final() {
+			for s := range subs {
+				drop(s, ReasonFinished)
+			}
+		}
+		return
+	}
+
+	for _, ev := range u.events {
+		f := newFrame(ev)
+		for s := range subs {
+			select {
+			case s.frames <- f:
+			default:
+				h.logger.Debug("dropped slow viewer", "run_id", u.runID, "seq", ev.Seq)
+				drop(s, ReasonSlow)
+			}
+		}
+		if len(subs) == 0 {
+			return
+		}
+	}
+}
+
+func newFrame(ev store.RunEvent) Frame {
+	data := EncodeMessage(ev)
+	// NewPreparedMessage only fails for an invalid message type.
+	pm, _ := websocket.NewPreparedMessage(websocket.TextMessage, data)
+	return Frame{Seq: ev.Seq, Data: data, Prepared: pm}
+}
