@@ -127,11 +127,11 @@ func SkipRun(tx *gorm.DB, r *Run, reason string, now time.Time) (bool, error) {
 	return true, nil
 }
 
-// TouchQueuedRun reports whether r is still queued, taking the row's write
-// lock in tx so a status written in the same transaction cannot race a
-// worker taking the run.
-func TouchQueuedRun(tx *gorm.DB, r *Run, now time.Time) (bool, error) {
-	res := tx.Model(&Run{}).Where("id = ? AND state = ?", r.ID, RunQueued).Update("updated_at", now)
+// TouchRun reports whether r is still in state, taking the row's write
+// lock in tx so a status written in the same transaction cannot race
+// another change of the run.
+func TouchRun(tx *gorm.DB, r *Run, state RunState, now time.Time) (bool, error) {
+	res := tx.Model(&Run{}).Where("id = ? AND state = ?", r.ID, state).Update("updated_at", now)
 	if res.Error != nil {
 		return false, fmt.Errorf("touch run %d: %w", r.ID, res.Error)
 	}
