@@ -418,7 +418,9 @@ func TestOutboxFirstFailedJob(t *testing.T) {
 	if err := st.DB.WithContext(t.Context()).Create(&jobs).Error; err != nil {
 		t.Fatal(err)
 	}
-	setRun(t, st, o, run, func(r *store.Run) { r.State, r.FailureKind, r.Error = store.RunFailed, store.FailurePipeline, "2 jobs failed" })
+	setRun(t, st, o, run, func(r *store.Run) {
+		r.State, r.FailureKind, r.Error = store.RunFailed, store.FailurePipeline, "2 jobs failed"
+	})
 
 	if row := getRow(t, st, "octavo"); row.Description != "Failed: build" {
 		t.Errorf("got %q, want \"Failed: build\" (the first to fail that was not allowed to)", row.Description)
