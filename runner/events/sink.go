@@ -1,0 +1,210 @@
+// Package events writes the runner's event stream.
+//
+// A [Sink] stamps each event with its time and type, masks secrets in every
+// free-text field (commands, output lines, log messages, errors and job
+// outputs), and hands it to a [Writer]: [JSONWriter] for the JSON-lines
+// stream the sidecar reads, or a terminal view. Job ids are not masked
+// because the pipeline validates them as plain names.
+package events
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/octavo-ci/octavo/runner/mask"
+	"github.com/octavo-ci/octavo/schema"
+)
+
+// Writer receives finished events, one at a time. Each event is a pointer
+// to one of the event structs of package schema. The [Sink] serialises
+// calls, so a Writer need not be safe for concurrent use.
+type Writer interface {
+	// WriteEvent writes one event. An error stops the run.
+	WriteEvent(ev any) error
+	// Flush pushes buffered events to the underlying stream.
+	Flush() error
+}
+
+// Sink is the single place where events leave the runner. It is safe for
+// concurrent use by every job and every output reader. After the first
+// write error it drops further events and [Sink.Err] returns that error.
+type Sink struct {
+	masker *mask.Masker
+	now    func() time.Time
+
+	mu  sync.Mutex
+	w   Writer
+	err error
+}
+
+// NewSink returns a Sink that masks with masker (nil masks nothing) and
+// writes to w. now stamps events; nil means [time.Now].
+func NewSink(w Writer, masker *mask.Masker, now func() time.Time) *Sink {
+	if now == nil {
+		now = time.Now
+	}
+	return &Sink{w: w, masker: masker, now: now}
+}
+
+// Emit stamps, masks and writes ev, a pointer to an event struct of package
+// schema whose envelope it fills in. It returns the sink's first write
+// error, which the caller should treat as fatal for the run.
+func (s *Sink) Emit(ev any) error {
+	if err := s.prepare(ev); err != nil {
+		return err
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return s.err
+	}
+	if err := s.w.WriteEvent(ev); err != nil {
+		s.err = fmt.Errorf("write %T event: %w", ev, err)
+	}
+	return s.err
+}
+
+// Flush flushes the writer and returns the sink's first error.
+func (s *Sink) Flush() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return s.err
+	}
+	if err := s.w.Flush(); err != nil {
+		s.err = fmt.Errorf("flush events: %w", err)
+	}
+	return s.err
+}
+
+// Err returns the first write or flush error, or nil.
+func (s *Sink) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// Mask masks secrets in text that leaves the runner by another way than an
+// event, such as a log line or the check command's output.
+func (s *Sink) Mask(text string) string {
+	return s.masker.Mask(text)
+}
+
+// prepare fills in the envelope of ev and masks its free-text fields.
+func (s *Sink) prepare(ev any) error {
+	at := s.now().UnixMilli()
+	m := s.masker
+	switch e := ev.(type) {
+	case *schema.RunStarted:
+		e.Envelope = schema.Envelope{AtMs: at, Type: schema.TypeRunStarted}
+		e.Schema = schema.Version
+		if e.Jobs == nil {
+			e.Jobs = []schema.JobNode{}
+		}
+	case *schema.JobStarted:
+		e.Envelope = schema.Envelope{AtMs: at, Type: schema.TypeJobStarted}
+	case *schema.ShStarted:
+		e.Envelope = schema.Envelope{AtMs: at, Type: schema.TypeShStarted}
+		e.Cmd = m.Mask(e.Cmd)
+	case *schema.ShOutput:
+		e.Envelope = schema.Envelope{AtMs: at, Type: schema.TypeShOutput}
+		e.Line = m.Mask(e.Line)
+	case *schema.ShFinished:
+		e.Envelope = schema.Envelope{AtMs: at, Type: schema.TypeShFinished}
+		e.Error = m.Mask(e.Error)
+	case *schema.Log:
+		e.Envelope = schema.Envelope{AtMs: at, Type: schema.TypeLog}
+		e.Message = m.Mask(e.Message)
+	case *schema.JobFinished:
+		e.Envelope = schema.Envelope{AtMs: at, Type: schema.TypeJobFinished}
+		e.Error = m.Mask(e.Error)
+		if e.Outputs != nil {
+			e.Outputs = maskValue(m, e.Outputs).(map[string]any)
+		}
+	case *schema.RunFinished:
+		e.Envelope = schema.Envelope{AtMs: at, Type: schema.TypeRunFinished}
+		e.Error = m.Mask(e.Error)
+	default:
+		return fmt.Errorf("emit event: unsupported type %T", ev)
+	}
+	return nil
+}
+
+// maskValue returns a copy of v, a JSON value as decoded into any, with
+// every string and object key masked.
+func maskValue(m *mask.Masker, v any) any {
+	switch x := v.(type) {
+	case string:
+		return m.Mask(x)
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, val := range x {
+			out[m.Mask(k)] = maskValue(m, val)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, val := range x {
+			out[i] = maskValue(m, val)
+		}
+		return out
+	default:
+		return v
+	}
+}
+
+// JSONWriter writes each event as one line of JSON (JSON Lines) through a
+// buffer. The owner must call Flush regularly, for example with
+// [Sink.FlushEvery], so a reader following the file sees events promptly,
+// and once at the end.
+type JSONWriter struct {
+	buf *bufio.Writer
+	enc *json.Encoder
+}
+
+// jsonBufferSize is the write buffer of a [JSONWriter]. 64 KiB batches
+// hundreds of output lines per write system call on a busy step.
+const jsonBufferSize = 64 << 10
+
+// NewJSONWriter returns a JSONWriter that writes to w.
+func NewJSONWriter(w io.Writer) *JSONWriter {
+	buf := bufio.NewWriterSize(w, jsonBufferSize)
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	return &JSONWriter{buf: buf, enc: enc}
+}
+
+// WriteEvent encodes ev followed by a newline.
+func (j *JSONWriter) WriteEvent(ev any) error {
+	return j.enc.Encode(ev)
+}
+
+// Flush writes buffered lines to the underlying writer.
+func (j *JSONWriter) Flush() error {
+	return j.buf.Flush()
+}
+
+// FlushEvery flushes the sink every interval until ctx is done, so a
+// reader of the stream lags at most about interval behind the run. It
+// returns when ctx is done or a flush fails; the caller flushes once more
+// at the end.
+func (s *Sink) FlushEvery(ctx context.Context, interval time.Duration) {
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			if err := s.Flush(); err != nil {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,122 @@
+package step
+
+import (
+	"bytes"
+	"io"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/octavo-ci/octavo/runner/mask"
+)
+
+// readSize is how much one read from a step's pipe asks for.
+const readSize = 32 << 10
+
+// splitLines reads r to EOF or error and calls emit once per line, without
+// the "\n" or "\r\n" terminator. A line longer than maxLine bytes is emitted
+// as several pieces of at most maxLine bytes. A piece never ends inside a
+// UTF-8 sequence or inside a secret that masker masks, so it may be up to
+// three bytes, or one secret, shorter. Bytes that are not valid UTF-8 are
+// replaced by U+FFFD, one per maximal invalid run. Every byte read is also
+// written to capture. A final line without a terminator is still emitted.
+func splitLines(r io.Reader, maxLine int, masker *mask.Masker, capture io.Writer, emit func(line string)) error {
+	look := max(masker.MaxLen()-1, 0)
+	buf := make([]byte, maxLine+look+readSize)
+	start, end := 0, 0
+	// inLine is true after a piece of a long line was emitted and before its
+	// terminator, so that a terminator right after a piece emits nothing.
+	inLine := false
+
+	process := func(eof bool) {
+		for start < end {
+			pending := buf[start:end]
+			nl := bytes.IndexByte(pending, '\n')
+			if nl >= 0 && nl <= maxLine {
+				if nl > 0 || !inLine {
+					emit(toText(bytes.TrimSuffix(pending[:nl], []byte{'\r'})))
+				}
+				start += nl + 1
+				inLine = false
+				continue
+			}
+
+			line := pending
+			if nl >= 0 {
+				line = pending[:nl]
+			} else if !eof && len(pending) < maxLine+look {
+				return
+			}
+			if len(line) <= maxLine {
+				// Only reached at EOF: the last line has no terminator.
+				emit(toText(bytes.TrimSuffix(line, []byte{'\r'})))
+				start = end
+				return
+			}
+
+			cut := runeCut(line, maxLine)
+			cut = masker.SafeCut(line[:min(len(line), maxLine+look)], cut)
+			emit(toText(line[:cut]))
+			start += cut
+			inLine = true
+		}
+	}
+
+	for {
+		if start > 0 {
+			copy(buf, buf[start:end])
+			end -= start
+			start = 0
+		}
+		n, err := r.Read(buf[end:])
+		if n > 0 {
+			_, _ = capture.Write(buf[end : end+n])
+			end += n
+		}
+		if err != nil {
+			process(true)
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+		process(false)
+	}
+}
+
+// runeCut moves cut back, by at most three bytes, so that it does not fall
+// inside a UTF-8 sequence. Invalid text keeps the cut where it was.
+func runeCut(b []byte, cut int) int {
+	for i := cut; i > 0 && i > cut-utf8.UTFMax; i-- {
+		if utf8.RuneStart(b[i]) {
+			return i
+		}
+	}
+	return cut
+}
+
+// toText converts b to a string that is valid UTF-8.
+func toText(b []byte) string {
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	return strings.ToValidUTF8(string(b), "\uFFFD")
+}
+
+// boundedBuffer keeps the first limit bytes written to it and counts the
+// rest. Its zero value with limit 0 discards everything.
+type boundedBuffer struct {
+	limit     int
+	buf       []byte
+	truncated bool
+}
+
+func (b *boundedBuffer) Write(p []byte) (int, error) {
+	room := b.limit - len(b.buf)
+	if len(p) > room {
+		b.truncated = true
+		b.buf = append(b.buf, p[:max(room, 0)]...)
+		return len(p), nil
+	}
+	b.buf = append(b.buf, p...)
+	return len(p), nil
+}

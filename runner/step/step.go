@@ -1,0 +1,211 @@
+// Package step runs one pipeline step (one ctx.sh call) as a subprocess
+// and streams its output line by line.
+//
+// Each step runs in its own process group. The step ends when its first
+// process exits; any process it left behind in the group (a background
+// job, a daemon that kept the output pipes open) is then killed with
+// SIGKILL, so nothing outlives its step and a leftover process cannot hang
+// the run. A timeout or a cancelled context sends SIGTERM to the whole
+// group and SIGKILL after [Config.KillGrace].
+//
+// Output contract, which the event stream inherits:
+//   - stdout and stderr are read concurrently, each split into lines at
+//     "\n"; a trailing "\r" is removed, other "\r" bytes (progress bars)
+//     are kept.
+//   - A line longer than [Config.MaxLine] bytes ([DefaultMaxLine], 32 KiB,
+//     by default) arrives as several consecutive lines of at most that size.
+//     Nothing is dropped, and a piece never splits a UTF-8 character or a
+//     masked secret.
+//   - Bytes that are not valid UTF-8 are replaced by U+FFFD, one replacement
+//     character per maximal run of invalid bytes, so every line is valid
+//     UTF-8 and valid JSON text.
+//   - A final line without a terminator is still reported.
+package step
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"sync"
+	"time"
+
+	"github.com/octavo-ci/octavo/runner/mask"
+	"github.com/octavo-ci/octavo/schema"
+)
+
+// Defaults for [Config].
+const (
+	// DefaultMaxLine is the largest line, in bytes, reported as one line.
+	// 32 KiB keeps one event well below common websocket frame limits
+	// while leaving ordinary log lines whole.
+	DefaultMaxLine = 32 << 10
+	// DefaultCaptureLimit bounds the stdout and stderr each kept in memory
+	// for the caller (ctx.sh's return value); the lines still all stream.
+	DefaultCaptureLimit = 1 << 20
+	// DefaultKillGrace is how long a process group gets between SIGTERM and
+	// SIGKILL when a step is stopped.
+	DefaultKillGrace = 2 * time.Second
+	// drainTimeout bounds the wait for output after the step's process
+	// group was killed; it only matters when a process escaped the group
+	// (setsid) while keeping the pipes open.
+	drainTimeout = 2 * time.Second
+)
+
+// Config tunes how steps run. The zero value uses the defaults.
+type Config struct {
+	// MaxLine is the longest line reported as one line; 0 means
+	// DefaultMaxLine.
+	MaxLine int
+	// CaptureLimit bounds each captured stream in [Result]; 0 means
+	// DefaultCaptureLimit and a negative value captures nothing.
+	CaptureLimit int
+	// KillGrace is the time between SIGTERM and SIGKILL; 0 means
+	// DefaultKillGrace.
+	KillGrace time.Duration
+	// Masker keeps long lines from being split inside a secret; nil is
+	// allowed.
+	Masker *mask.Masker
+}
+
+// Spec describes one step.
+type Spec struct {
+	// Argv is the program and its arguments; Argv[0] is looked up in PATH
+	// when it contains no slash. It must not be empty.
+	Argv []string
+	// Dir is the working directory; it must exist.
+	Dir string
+	// Env is the whole environment of the process, as "KEY=value".
+	Env []string
+	// Timeout stops the step after this long; 0 means no limit.
+	Timeout time.Duration
+}
+
+// Result is the outcome of [Run].
+type Result struct {
+	// ExitCode is the exit status, or -1 when the step could not start,
+	// was killed by a signal, timed out or was cancelled.
+	ExitCode int
+	// Err says why ExitCode is -1; it is nil otherwise.
+	Err error
+	// Stdout and Stderr hold the first CaptureLimit bytes of each stream,
+	// as raw bytes.
+	Stdout, Stderr []byte
+	// Truncated reports that a stream was longer than CaptureLimit.
+	Truncated bool
+	// Duration is the time from start to the end of the process group.
+	Duration time.Duration
+}
+
+// ErrTimeout is the cause of a step stopped by its own Spec.Timeout.
+var ErrTimeout = errors.New("step timed out")
+
+// Run runs spec and calls onLine for every output line, from two goroutines
+// (one per stream), so onLine must be safe for concurrent use. Run returns
+// after the process group has ended and both streams were read to the end.
+// When ctx is done, Run stops the group and Result.Err wraps
+// context.Cause(ctx).
+func Run(ctx context.Context, spec Spec, cfg Config, onLine func(stream schema.Stream, line string)) Result {
+	cfg = cfg.withDefaults()
+	began := time.Now()
+	if len(spec.Argv) == 0 {
+		return Result{ExitCode: -1, Err: errors.New("start step: empty command")}
+	}
+
+	if spec.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, spec.Timeout, fmt.Errorf("%w after %s", ErrTimeout, spec.Timeout))
+		defer cancel()
+	}
+
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return Result{ExitCode: -1, Err: fmt.Errorf("create stdout pipe: %w", err)}
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		closeAll(outR, outW)
+		return Result{ExitCode: -1, Err: fmt.Errorf("create stderr pipe: %w", err)}
+	}
+
+	cmd := exec.CommandContext(ctx, spec.Argv[0], spec.Argv[1:]...)
+	cmd.Dir = spec.Dir
+	cmd.Env = spec.Env
+	// NOTE: the pipes are *os.File values, so exec starts no copying
+	// goroutines and Wait does not wait for the pipes to close. That lets
+	// us notice the first process exiting while a leftover process still
+	// holds the pipes, and kill the leftover.
+	cmd.Stdout = outW
+	cmd.Stderr = errW
+	group := newGroup(cmd, cfg.KillGrace)
+
+	if err := cmd.Start(); err != nil {
+		closeAll(outR, outW, errR, errW)
+		return Result{ExitCode: -1, Err: fmt.Errorf("start %s: %w", spec.Argv[0], err), Duration: time.Since(began)}
+	}
+	closeAll(outW, errW)
+
+	var wg sync.WaitGroup
+	stdout := &boundedBuffer{limit: max(cfg.CaptureLimit, 0)}
+	stderr := &boundedBuffer{limit: max(cfg.CaptureLimit, 0)}
+	read := func(f *os.File, stream schema.Stream, capture *boundedBuffer) {
+		defer wg.Done()
+		// A read error after the drain timeout closed f is expected; the
+		// lines read before it were already reported.
+		_ = splitLines(f, cfg.MaxLine, cfg.Masker, capture, func(line string) { onLine(stream, line) })
+	}
+	wg.Add(2)
+	go read(outR, schema.Stdout, stdout)
+	go read(errR, schema.Stderr, stderr)
+
+	waitErr := group.wait()
+
+	drained := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(drained)
+	}()
+	select {
+	case <-drained:
+	case <-time.After(drainTimeout):
+		closeAll(outR, errR)
+		<-drained
+	}
+	closeAll(outR, errR)
+
+	res := Result{
+		ExitCode:  cmd.ProcessState.ExitCode(),
+		Stdout:    stdout.buf,
+		Stderr:    stderr.buf,
+		Truncated: stdout.truncated || stderr.truncated,
+		Duration:  time.Since(began),
+	}
+	switch {
+	case ctx.Err() != nil:
+		res.ExitCode = -1
+		res.Err = context.Cause(ctx)
+	case res.ExitCode < 0:
+		res.Err = describeExit(cmd.ProcessState, waitErr)
+	}
+	return res
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxLine <= 0 {
+		c.MaxLine = DefaultMaxLine
+	}
+	if c.CaptureLimit == 0 {
+		c.CaptureLimit = DefaultCaptureLimit
+	}
+	if c.KillGrace <= 0 {
+		c.KillGrace = DefaultKillGrace
+	}
+	return c
+}
+
+func closeAll(files ...*os.File) {
+	for _, f := range files {
+		_ = f.Close()
+	}
+}
