@@ -82,6 +82,7 @@ type Hub struct {
 
 	register   chan *Subscription
 	unregister chan *Subscription
+	count      chan countRequest
 	wake       chan struct{}
 	done       chan struct{}
 
@@ -89,6 +90,11 @@ type Hub struct {
 	pending       []update
 	pendingEvents int
 	overflowed    map[uint]bool
+}
+
+type countRequest struct {
+	runID uint
+	reply chan int
 }
 
 // update is one call of Publish or RunChanged waiting for the hub goroutine.
@@ -109,6 +115,7 @@ func NewHub(logger *slog.Logger) *Hub {
 		logger:     logger.With("component", "live"),
 		register:   make(chan *Subscription),
 		unregister: make(chan *Subscription),
+		count:      make(chan countRequest),
 		wake:       make(chan struct{}, 1),
 		done:       make(chan struct{}),
 		overflowed: make(map[uint]bool),
@@ -200,6 +207,19 @@ func (h *Hub) Unsubscribe(s *Subscription) {
 	}
 }
 
+// Viewers returns the number of subscriptions of runID. It waits for the
+// hub goroutine, so it blocks until Run is running, and returns 0 once Run
+// has returned.
+func (h *Hub) Viewers(runID uint) int {
+	req := countRequest{runID: runID, reply: make(chan int, 1)}
+	select {
+	case h.count <- req:
+		return <-req.reply
+	case <-h.done:
+		return 0
+	}
+}
+
 // Run delivers queued events until ctx ends, then closes every subscription
 // with [ReasonShutdown] and returns nil. It must be called exactly once.
 func (h *Hub) Run(ctx context.Context) error {
@@ -245,6 +265,9 @@ func (h *Hub) Run(ctx context.Context) error {
 
 		case s := <-h.unregister:
 			drop(s, ReasonUnsubscribed)
+
+		case req := <-h.count:
+			req.reply <- len(runs[req.runID])
 
 		case <-h.wake:
 			h.mu.Lock()

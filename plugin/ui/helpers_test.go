@@ -110,3 +110,5 @@ func wantContains(t testing.TB, body string, parts ...string) {
 }
 
 func uitoa(id uint) string { return strconv.FormatUint(uint64(id), 10) }
+
+func urlParse(s string) (*url.URL, error) { return url.Parse(s) }
