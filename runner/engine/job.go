@@ -51,7 +51,7 @@ func (e *engine) runJob(ctx context.Context, j *pipeline.Job, outputs map[string
 		finished.Error = context.Cause(ctx).Error()
 	case err != nil && *limited:
 		res.outcome = schema.JobFailed
-		finished.Error = e.located(err, fmt.Sprintf("run function stopped: %v of %d; look for an endless loop", pipeline.ErrStepLimit, e.cfg.MaxSteps))
+		finished.Error = e.located(err, fmt.Sprintf("run function stopped: %v (%d steps); look for an endless loop", pipeline.ErrStepLimit, e.cfg.MaxSteps))
 	case err != nil:
 		res.outcome = schema.JobFailed
 		finished.Error = e.located(err, pipeline.Message(err))

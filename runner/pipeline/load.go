@@ -76,7 +76,7 @@ func Load(name string, src []byte, opts Options) (*Pipeline, error) {
 	_, err := starlark.ExecFileOptions(FileOptions, thread, name, src, predeclared)
 	if err != nil {
 		if *limited {
-			return nil, &Error{Pos: Position(err, name), Msg: fmt.Sprintf("pipeline file top level stopped: %v of %d; look for an endless loop", ErrStepLimit, opts.MaxSteps)}
+			return nil, &Error{Pos: Position(err, name), Msg: fmt.Sprintf("top level of the pipeline file stopped: %v (%d steps); look for an endless loop", ErrStepLimit, opts.MaxSteps)}
 		}
 		return nil, toError(err, name)
 	}
@@ -89,6 +89,9 @@ func Load(name string, src []byte, opts Options) (*Pipeline, error) {
 
 // LimitSteps sets the execution step limit of thread and returns a flag
 // that becomes true when the limit stops the thread.
+//
+// NOTE: the position go.starlark.net reports for the stopped frame is
+// sometimes the first line of the function rather than the looping line.
 func LimitSteps(thread *starlark.Thread, maxSteps uint64) *bool {
 	limited := new(bool)
 	thread.SetMaxExecutionSteps(maxSteps)
