@@ -28,6 +28,7 @@ import (
 	"github.com/octavo-ci/octavo/plugin/queue"
 	"github.com/octavo-ci/octavo/plugin/status"
 	"github.com/octavo-ci/octavo/plugin/store"
+	"github.com/octavo-ci/octavo/plugin/ui"
 	"github.com/octavo-ci/octavo/plugin/workspace"
 )
 
@@ -53,6 +54,7 @@ type Server struct {
 	forge   *forge.Client // nil without a forge URL
 	outbox  *status.Outbox
 	hub     *live.Hub
+	ui      *ui.UI
 	reg     *prometheus.Registry
 	metrics *queue.Metrics
 	handler http.Handler
@@ -135,6 +137,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		Logger:      log,
 		Now:         opts.Now,
 	})
+	s.ui, err = s.newUI()
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
 	s.handler = s.routes()
 	return s, nil
 }

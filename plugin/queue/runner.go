@@ -82,8 +82,9 @@ func (q *Queue) runRunner(ctx context.Context, r *store.Run, dir, src string, lo
 		close(written)
 	}()
 	stderrDone := make(chan struct{})
+	var stderrTail []string
 	go func() {
-		logStderr(stderr, log)
+		stderrTail = logStderr(stderr, log)
 		close(stderrDone)
 	}()
 
@@ -101,15 +102,30 @@ func (q *Queue) runRunner(ctx context.Context, r *store.Run, dir, src string, lo
 	if ctx.Err() != nil && !isCause(ctx, errTimedOut) {
 		return outcome{}, nil
 	}
-	return toOutcome(waitErr, ing.finished, isCause(ctx, errTimedOut)), nil
+	out := toOutcome(waitErr, ing.finished, isCause(ctx, errTimedOut))
+	if out.kind == store.FailureProcessCrashed {
+		log.Error("runner crashed", "err", waitErr, "stderr_tail", stderrTail)
+	}
+	return out, nil
 }
 
-// logStderr logs the runner's own diagnostics at warn level, one line per
-// entry, until EOF.
-func logStderr(r io.Reader, log *slog.Logger) {
+// stderrTailLines is how many of the runner's last stderr lines are kept
+// for the log line of a crash.
+const stderrTailLines = 10
+
+// logStderr logs the runner's own diagnostics at debug level until EOF and
+// returns the last stderrTailLines lines.
+func logStderr(r io.Reader, log *slog.Logger) []string {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	var tail []string
 	for sc.Scan() {
-		log.Warn("runner stderr", "line", sc.Text())
+		line := sc.Text()
+		log.Debug("runner stderr", "line", line)
+		if len(tail) == stderrTailLines {
+			tail = tail[1:]
+		}
+		tail = append(tail, line)
 	}
+	return tail
 }
