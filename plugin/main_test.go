@@ -8,9 +8,9 @@ import (
 	"testing"
 )
 
-// runnerPath is the real octavo-runner, built once for this package's
-// tests by TestMain.
-var runnerPath string
+// runnerPath and octavoPath are the real binaries, built once for this
+// package's tests by TestMain into one folder, as a release installs them.
+var runnerPath, octavoPath string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "octavo-plugin-test-")
@@ -19,11 +19,14 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	runnerPath = filepath.Join(dir, "octavo-runner")
-	build := exec.Command("go", "build", "-o", runnerPath, "../runner/cmd/octavo-runner")
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintf(os.Stderr, "build octavo-runner: %v\n", err)
-		os.Exit(1)
+	octavoPath = filepath.Join(dir, "octavo")
+	for bin, pkg := range map[string]string{runnerPath: "../runner/cmd/octavo-runner", octavoPath: "./cmd/octavo"} {
+		build := exec.Command("go", "build", "-o", bin, pkg)
+		build.Stdout, build.Stderr = os.Stdout, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n", pkg, err)
+			os.Exit(1)
+		}
 	}
 
 	code := m.Run()

@@ -26,6 +26,13 @@ const tagPipeline = `def test(ctx):
 job("test", inputs = ["octavo/push"], run = test)
 `
 
+// tagPipelineFree runs on any ref without secrets.
+const tagPipelineFree = `def test(ctx):
+    ctx.sh("echo " + ctx.input("octavo/push").ref)
+
+job("test", inputs = ["octavo/push"], run = test)
+`
+
 const failingPipeline = `def test(ctx):
     ctx.sh("echo about to fail; exit 4")
 
