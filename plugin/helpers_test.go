@@ -185,7 +185,6 @@ func waitRun(t *testing.T, s *Server, id uint) *store.Run {
 	}
 }
 
-
 func writeFile(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {

@@ -10,6 +10,8 @@ import (
 	"os/signal"
 	"sort"
 	"syscall"
+
+	"github.com/octavo-ci/octavo/plugin/register"
 )
 
 // command is one subcommand: it gets the arguments after its name and
@@ -21,7 +23,8 @@ type command struct {
 
 // commands lists the subcommands; a new one is one line here.
 var commands = map[string]command{
-	"serve": {"run the sidecar: webhooks, queue, runs, status pages", serveMain},
+	"serve":    {"run the sidecar: webhooks, queue, runs, status pages", serveMain},
+	"register": {"create or update the forge webhook of OWNER/REPO or an organisation", register.Main},
 }
 
 func main() {
