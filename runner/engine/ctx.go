@@ -115,7 +115,7 @@ func (c *jobContext) sh(_ *starlark.Thread, b *starlark.Builtin, args starlark.T
 		return nil, context.Cause(c.ctx)
 	}
 	if check && res.ExitCode != 0 {
-		return nil, stepFailure(seq, text, res)
+		return nil, stepFailure(seq, res)
 	}
 	return starlarkstruct.FromStringDict(starlark.String("sh_result"), starlark.StringDict{
 		"exit":      starlark.MakeInt(res.ExitCode),
@@ -126,15 +126,16 @@ func (c *jobContext) sh(_ *starlark.Thread, b *starlark.Builtin, args starlark.T
 	}), nil
 }
 
-// stepFailure is the job error for a failed step run with check=True.
-func stepFailure(seq int, text string, res step.Result) error {
+// stepFailure is the job error for a failed step run with check=True. The
+// command itself is in the step's sh_started event.
+func stepFailure(seq int, res step.Result) error {
 	switch {
 	case errors.Is(res.Err, step.ErrTimeout):
-		return fmt.Errorf("ctx.sh step %d %q: %w", seq, text, res.Err)
+		return fmt.Errorf("ctx.sh step %d %w", seq, res.Err)
 	case res.Err != nil:
-		return fmt.Errorf("ctx.sh step %d %q failed: %w", seq, text, res.Err)
+		return fmt.Errorf("ctx.sh step %d failed: %w", seq, res.Err)
 	default:
-		return fmt.Errorf("ctx.sh step %d %q exited with code %d; pass check = False to continue after a failure", seq, text, res.ExitCode)
+		return fmt.Errorf("ctx.sh step %d exited with code %d; pass check = False to continue after a failure", seq, res.ExitCode)
 	}
 }
 

@@ -98,8 +98,9 @@ type Result struct {
 	Duration time.Duration
 }
 
-// ErrTimeout is the cause of a step stopped by its own Spec.Timeout.
-var ErrTimeout = errors.New("step timed out")
+// ErrTimeout is the cause of a step stopped by its own Spec.Timeout. The
+// Result.Err of such a step reads "timed out after DURATION".
+var ErrTimeout = errors.New("timed out")
 
 // Run runs spec and calls onLine for every output line, from two goroutines
 // (one per stream), so onLine must be safe for concurrent use. Run returns
