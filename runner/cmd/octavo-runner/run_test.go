@@ -362,12 +362,12 @@ def leak(ctx):
     ctx.sh("echo pin " + ctx.secret("PIN"))
     return {"token": t, t: "as key", "nested": [t]}
 
-def fail(ctx):
+def reject(ctx):
     ctx.sh("exit 0 # " + ctx.secret("TOKEN"))
     fail("rejected token " + ctx.secret("TOKEN"))
 
 job("leak", inputs = ["octavo/push"], run = leak)
-job("fail", inputs = ["octavo/push"], run = fail)
+job("fail", inputs = ["octavo/push"], run = reject)
 `})
 
 	secretForms := []string{token, b64, strings.TrimRight(b64, "="), b64url, query, path, "line-one-abc", "line-two-xyz", `say \"hi\" \\ bye`}
