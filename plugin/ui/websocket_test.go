@@ -1,8 +1,10 @@
 package ui
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -190,13 +192,29 @@ func TestLiveDropsSlowViewerOnly(t *testing.T) {
 	run := uitest.AddRun(t, e.store, repo, "main", store.RunActive, "", 0)
 
 	fast := e.dialLive(t, run.ID, 0, nil)
-	slow := e.dialLive(t, run.ID, 0, nil)
+	// The slow viewer's receive buffer is fixed at 256 KiB, so that the
+	// kernel's buffer autotuning cannot absorb the whole test. It stays
+	// above the loopback MSS (64 KiB), below which Linux stalls the
+	// connection instead of advertising a smaller window.
+	dialer := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err == nil {
+			err = conn.(*net.TCPConn).SetReadBuffer(256 << 10)
+		}
+		return conn, err
+	}}
+	slow, _, err := dialer.DialContext(t.Context(), "ws"+strings.TrimPrefix(e.base, "http")+"api/v1/runs/"+uitoa(run.ID)+"/live", nil)
+	if err != nil {
+		t.Fatalf("dial slow viewer: %v", err)
+	}
+	defer slow.Close()
 	waitViewers(t, e, run.ID, 2)
 
-	// Enough output to fill the slow viewer's socket buffers and then its
-	// frame buffer. The events are only published, so the store holds none
-	// and nothing can be filled in from it.
-	const n = 20_000
+	// Enough output to fill the server's send buffer (at most 4 MiB on
+	// Linux by default) and then the slow viewer's frame buffer. The events
+	// are only published, so the store holds none and nothing can be filled
+	// in from it.
+	const n = 6000
 	line := strings.Repeat("x", 4096)
 	events := make([]store.RunEvent, n)
 	for i := range events {
@@ -218,15 +236,17 @@ func TestLiveDropsSlowViewerOnly(t *testing.T) {
 	}
 
 	// The slow viewer gets what was buffered for it, then the close code
-	// that tells it to reconnect.
+	// that tells it to reconnect, or, if the server's write deadline ran
+	// out first, a closed connection.
 	_ = slow.SetReadDeadline(time.Now().Add(20 * time.Second))
 	var last int64
 	for {
 		_, data, err := slow.ReadMessage()
 		if err != nil {
 			var ce *websocket.CloseError
-			if !errors.As(err, &ce) || ce.Code != live.CodeFellBehind {
-				t.Fatalf("slow viewer read: %v, want close code %d", err, live.CodeFellBehind)
+			t.Logf("slow viewer stopped after seq %d: %v", last, err)
+			if !errors.As(err, &ce) || (ce.Code != live.CodeFellBehind && ce.Code != websocket.CloseAbnormalClosure) {
+				t.Fatalf("slow viewer read: %v, want close code %d or a closed connection", err, live.CodeFellBehind)
 			}
 			break
 		}
