@@ -61,8 +61,8 @@ func Load(name string, src []byte, opts Options) (*Pipeline, error) {
 	thread := &starlark.Thread{
 		Name:  "load " + name,
 		Print: func(_ *starlark.Thread, msg string) { p.Prints = append(p.Prints, msg) },
-		Load: func(_ *starlark.Thread, module string) (starlark.StringDict, error) {
-			return nil, fmt.Errorf("load(%q) is not supported; keep the pipeline in one file", module)
+		Load: func(*starlark.Thread, string) (starlark.StringDict, error) {
+			return nil, errors.New("load() is not supported; keep the pipeline in one file")
 		},
 	}
 	thread.SetLocal(loadingKey, p)
