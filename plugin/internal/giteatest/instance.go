@@ -408,6 +408,7 @@ func (i *Instance) Stop() error {
 	}
 	select {
 	case <-i.exited:
+		i.log.Info("gitea stopped", "pid", i.cmd.Process.Pid)
 		return nil
 	case <-time.After(stopTimeout):
 	}

@@ -214,6 +214,7 @@ func (s *Sidecar) Stop() error {
 	}
 	select {
 	case <-s.exited:
+		s.log.Info("octavo stopped", "pid", pid)
 		return nil
 	case <-time.After(sidecarStopTimeout):
 	}
