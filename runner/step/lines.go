@@ -21,6 +21,8 @@ const readSize = 32 << 10
 // written to capture. A final line without a terminator is still emitted.
 func splitLines(r io.Reader, maxLine int, masker *mask.Masker, capture io.Writer, emit func(line string)) error {
 	look := max(masker.MaxLen()-1, 0)
+	// After process, at most maxLine+look bytes stay pending, so a read
+	// always has readSize bytes of room.
 	buf := make([]byte, maxLine+look+readSize)
 	start, end := 0, 0
 	// inLine is true after a piece of a long line was emitted and before its
@@ -43,7 +45,9 @@ func splitLines(r io.Reader, maxLine int, masker *mask.Masker, capture io.Writer
 			line := pending
 			if nl >= 0 {
 				line = pending[:nl]
-			} else if !eof && len(pending) < maxLine+look {
+			} else if !eof && len(pending) <= maxLine+look {
+				// Wait for more: the next byte may be the terminator of a
+				// line of exactly maxLine bytes, or complete a secret.
 				return
 			}
 			if len(line) <= maxLine {
