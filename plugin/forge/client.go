@@ -1,11 +1,11 @@
 // Package forge is a small client for the parts of the Gitea and Forgejo
 // REST API (/api/v1) that octavo uses: commit statuses, webhooks, repository
-// metadata and branches. Both forges answer these calls the same way, so one
-// client serves both; Kind only picks the webhook type.
+// metadata and branches. Both forges respond to these calls the same way, so
+// one client serves both, and the kind only picks the webhook type.
 //
 // Every call goes through one request helper that takes a context, sends
 // JSON, authenticates with an "Authorization: token" header and turns any
-// answer outside 2xx into an [*Error]. The token is sent only in that header:
+// response outside 2xx into an [*Error]. The token is sent only in that header:
 // it never appears in a URL, an error, a log line or a process list.
 package forge
 
@@ -29,12 +29,12 @@ const (
 )
 
 // defaultTimeout bounds one request when [New] gets no http.Client. It is
-// longer than any answer a healthy forge needs for these small calls, and
-// short enough that a hung forge does not stall the status sender for long.
+// far longer than a healthy forge takes to respond to these small calls,
+// and short enough that a hung forge does not stall the status sender long.
 const defaultTimeout = 30 * time.Second
 
-// maxResponseBytes bounds how much of a successful answer is read and
-// decoded. The largest answers are pages of 50 branches or hooks, well
+// maxResponseBytes bounds how much of a successful response is read and
+// decoded. The largest responses are pages of 50 branches or hooks, well
 // under 1 MiB.
 const maxResponseBytes = 8 << 20
 
@@ -122,9 +122,9 @@ func parseBaseURL(raw string) (*url.URL, error) {
 // Kind returns the forge kind the client was created for.
 func (c *Client) Kind() string { return c.kind }
 
-// do sends one API request and decodes a 2xx answer into out (unless out is
+// do sends one API request and decodes a 2xx response into out (unless out is
 // nil). path is relative to /api/v1 and already escaped; body, when not
-// nil, is sent as JSON. Any failure is an [*Error]. do returns the answer's
+// nil, is sent as JSON. Any failure is an [*Error]. do returns the response
 // headers for callers that page.
 func (c *Client) do(ctx context.Context, method, path string, body, out any) (http.Header, error) {
 	fail := func(code int, respBody []byte, err error) error {
@@ -172,23 +172,23 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) (ht
 	defer resp.Body.Close()
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		// Read a little more than the error keeps, to know whether it was cut.
+		// Read one byte more than the error keeps, to know whether it was cut.
 		data, readErr := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody+1))
 		return resp.Header, fail(resp.StatusCode, data, readErr)
 	}
 
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
 	if err != nil {
-		return resp.Header, fail(resp.StatusCode, data, fmt.Errorf("read answer: %w", err))
+		return resp.Header, fail(resp.StatusCode, data, fmt.Errorf("read response body: %w", err))
 	}
 	if len(data) > maxResponseBytes {
-		return resp.Header, fail(resp.StatusCode, nil, fmt.Errorf("answer larger than %d bytes", maxResponseBytes))
+		return resp.Header, fail(resp.StatusCode, nil, fmt.Errorf("response body larger than %d bytes", maxResponseBytes))
 	}
 	if out == nil || resp.StatusCode == http.StatusNoContent {
 		return resp.Header, nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return resp.Header, fail(resp.StatusCode, data, fmt.Errorf("decode answer: %w", err))
+		return resp.Header, fail(resp.StatusCode, data, fmt.Errorf("decode response body: %w", err))
 	}
 	return resp.Header, nil
 }
@@ -197,7 +197,8 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) (ht
 // proxy or a debugging forge echoes the request headers back.
 func (c *Client) scrub(s string) string {
 	if len(c.token) < 4 {
-		// A token this short cannot be told apart from ordinary text.
+		// Replacing a token this short would mangle ordinary text; forge
+		// tokens are 40 characters.
 		return s
 	}
 	return strings.ReplaceAll(s, string(c.token), redacted)

@@ -572,7 +572,7 @@ func TestListHooksStopsAtTotalCount(t *testing.T) {
 
 func TestListStopsAfterMaxPages(t *testing.T) {
 	f := newFakeForge(t, func(w http.ResponseWriter, r *http.Request) {
-		// A broken forge that always answers a full page and no total.
+		// A broken forge that always returns a full page and no total.
 		items := make([]Hook, pageSize)
 		writeJSON(w, 200, items)
 	})

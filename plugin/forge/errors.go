@@ -8,12 +8,12 @@ import (
 	"unicode/utf8"
 )
 
-// ErrNotFound is returned (inside an [*Error]) when the forge answers 404:
+// ErrNotFound is returned (inside an [*Error]) when the forge responds 404:
 // the repository, organisation, hook or ref does not exist, or the token may
 // not see it.
 var ErrNotFound = errors.New("not found on the forge")
 
-// ErrUnauthorized is returned (inside an [*Error]) when the forge answers 401
+// ErrUnauthorized is returned (inside an [*Error]) when the forge responds 401
 // or 403: the token is missing, invalid, or lacks a scope or permission.
 var ErrUnauthorized = errors.New("forge rejected the token")
 
@@ -21,13 +21,13 @@ var ErrUnauthorized = errors.New("forge rejected the token")
 // OWNER/NAME.
 var ErrInvalidRepo = errors.New("invalid repository name")
 
-// maxErrorBody is how many bytes of an error answer an [*Error] keeps. Forge
-// error answers are one short JSON object; an HTML error page from a proxy
+// maxErrorBody is the number of bytes of an error response that an [*Error]
+// keeps. Forge error responses are one short JSON object; an HTML error page from a proxy
 // is cut here.
 const maxErrorBody = 512
 
-// Error is a failed forge call: a transport failure (StatusCode 0), an
-// answer outside 2xx, or a 2xx answer that could not be read. It never
+// Error is a failed forge call: a transport failure (StatusCode 0), a
+// response outside 2xx, or a 2xx response that could not be read. It never
 // contains the token.
 //
 // errors.Is(err, [ErrNotFound]) holds for a 404 and errors.Is(err,
@@ -36,9 +36,9 @@ const maxErrorBody = 512
 type Error struct {
 	Method     string // HTTP method
 	Path       string // request path under the forge root, such as /api/v1/repos/o/r/hooks
-	StatusCode int    // HTTP status code; 0 when no answer arrived
-	Body       string // start of the answer body, at most 512 bytes, cut on a UTF-8 boundary
-	Err        error  // transport or decoding cause; nil for a plain non-2xx answer
+	StatusCode int    // HTTP status code; 0 when no response arrived
+	Body       string // start of the response body, at most 512 bytes, cut on a UTF-8 boundary
+	Err        error  // transport or decoding cause; nil for a plain non-2xx response
 }
 
 // Error returns a one-line description with method, path, status and body.
@@ -74,9 +74,9 @@ func (e *Error) Unwrap() []error {
 }
 
 // Temporary reports whether repeating the same call later may succeed: a
-// transport failure, a timeout, 408, 429 or any 5xx. Gitea also answers 500
-// for a commit it does not know, which retrying does not fix; the status
-// sender's capped backoff keeps that cheap.
+// transport failure, a timeout, 408, 429 or any 5xx. Gitea also responds
+// 500 for a commit it does not have, which retrying does not fix, but the
+// status sender's capped backoff keeps such retries cheap.
 func (e *Error) Temporary() bool {
 	switch {
 	case e.StatusCode == 0:

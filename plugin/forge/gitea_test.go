@@ -106,7 +106,7 @@ func TestGiteaCreateStatusUnknownCommit(t *testing.T) {
 	if !errors.As(err, &fe) {
 		t.Fatalf("got %v, want a *forge.Error", err)
 	}
-	// Gitea 1.26 answers 500, not 404, for a commit it does not have.
+	// Gitea 1.26 responds 500, not 404, for a commit it does not have.
 	if fe.StatusCode != http.StatusInternalServerError || !fe.Temporary() {
 		t.Errorf("got %d temporary %v, want 500 and temporary", fe.StatusCode, fe.Temporary())
 	}

@@ -32,7 +32,7 @@ func (c *Client) CreateHook(ctx context.Context, repo string, opts HookOptions) 
 
 // EditHook replaces the events, branch filter, URL, content type and active
 // flag of hook id in repo. The forge keeps the old secret whatever
-// opts.Secret says.
+// opts.Secret contains.
 func (c *Client) EditHook(ctx context.Context, repo string, id int64, opts HookOptions) (*Hook, error) {
 	base, err := repoPath(repo)
 	if err != nil {
@@ -51,9 +51,9 @@ func (c *Client) DeleteHook(ctx context.Context, repo string, id int64) error {
 	return err
 }
 
-// TestHook asks the forge to send a test delivery through hook id of repo:
+// TestHook requests a test delivery from the forge through hook id of repo:
 // a push event for the head of the default branch with before equal to
-// after. The forge answers 204 before it delivers, so success here says
+// after. The forge responds 204 before it delivers, so success here proves
 // nothing about whether the delivery arrived. Organisation hooks have no
 // such call.
 func (c *Client) TestHook(ctx context.Context, repo string, id int64) error {

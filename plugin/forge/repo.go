@@ -11,7 +11,7 @@ import (
 // (Gitea 1.26 and Forgejo 11 default to 30 and cap at 50).
 const pageSize = 50
 
-// maxPages bounds a list walk, so a forge that keeps answering full pages
+// maxPages bounds a list walk, so a forge that keeps returning full pages
 // cannot keep the client looping: 200 pages of 50 is 10000 items.
 const maxPages = 200
 

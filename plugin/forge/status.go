@@ -9,7 +9,7 @@ import (
 // CreateStatus posts a commit status for sha in repo ("OWNER/NAME"). It
 // rejects a state outside the five in [StatusState] with [ErrInvalidState]
 // before sending anything, because the forges store any string. Gitea
-// answers 500 (not 404) for a commit it does not have.
+// responds 500 (not 404) for a commit it does not have.
 func (c *Client) CreateStatus(ctx context.Context, repo, sha string, opts StatusOptions) (*Status, error) {
 	if !opts.State.Valid() {
 		return nil, fmt.Errorf("%w: %q", ErrInvalidState, opts.State)
@@ -30,9 +30,9 @@ func (c *Client) CreateStatus(ctx context.Context, repo, sha string, opts Status
 }
 
 // GetCombinedStatus returns the newest status of each context for ref (a
-// sha, branch or tag) in repo. It asks for one page of 50, the forges'
+// sha, branch or tag) in repo. It requests one page of 50, the forges'
 // maximum; a commit with more contexts than that is cut off. On Forgejo an
-// unknown ref answers like a commit without statuses, not with 404.
+// unknown ref gets the response of a commit without statuses, not 404.
 func (c *Client) GetCombinedStatus(ctx context.Context, repo, ref string) (*CombinedStatus, error) {
 	base, err := repoPath(repo)
 	if err != nil {

@@ -111,7 +111,7 @@ func (d *deliveryLog) waitNewer(ctx context.Context, repo string, after uint, wa
 	}
 }
 
-// sendTest asks the forge for a test delivery through hook id and reports
+// sendTest requests a test delivery through hook id and reports
 // whether octavo serve recorded it within the wait.
 func (r *registrar) sendTest(ctx context.Context, t *hookTarget, id int64, log *deliveryLog) (bool, error) {
 	after, err := log.lastID(ctx)

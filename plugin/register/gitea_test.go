@@ -23,7 +23,7 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(giteatest.Main(m)) }
 
-// receiver stands in for octavo serve's webhook endpoint: it checks the
+// receiver replaces octavo serve's webhook endpoint: it checks the
 // signature with the webhook package and records accepted deliveries in the
 // deliveries table, which is all register looks at.
 type receiver struct {
@@ -46,11 +46,13 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+
 	signed, err := webhook.SignedBody(r.Header, body)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+
 	rc.mu.Lock()
 	secret := rc.secret
 	rc.mu.Unlock()
@@ -61,6 +63,7 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return
 	}
+
 	d, err := webhook.Parse(r.Header, signed)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)

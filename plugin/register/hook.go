@@ -21,8 +21,8 @@ type registrar struct {
 	wait      time.Duration
 	pollEvery time.Duration
 
-	// deliveries is octavo serve's database, opened on first use;
-	// deliveriesErr says why it could not be.
+	// deliveries is octavo serve's database, opened on first use.
+	// deliveriesErr is the reason it could not be opened.
 	deliveries    *deliveryLog
 	deliveriesErr error
 }
@@ -146,8 +146,8 @@ func (r *registrar) run(ctx context.Context, opts options) (int, error) {
 // replace creates a new hook with the desired state and then deletes old.
 //
 // NOTE: the hook is never edited in place. Gitea 1.26/1.27 and Forgejo 11
-// ignore a secret sent in PATCH and reset the events to push only when a
-// PATCH leaves them out, so a re-created hook is the only way to be sure it
+// ignore a secret sent in PATCH, and they reset the events to push only when
+// a PATCH leaves them out. A re-created hook is the only way to be sure it
 // carries the configured secret and the full event list. Creating before
 // deleting means a push in between is delivered twice (and the second run
 // replaces the first) rather than lost. The hook id changes, and the

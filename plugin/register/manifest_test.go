@@ -30,7 +30,7 @@ func readManifestFile(t *testing.T) []byte {
 }
 
 // TestPluginManifestUpToDate regenerates plugin.json with -update and
-// otherwise fails when the file differs from what the source says.
+// otherwise fails when the file differs from the one generated from the source.
 func TestPluginManifestUpToDate(t *testing.T) {
 	want, err := MarshalManifest(BuildManifest())
 	if err != nil {

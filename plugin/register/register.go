@@ -1,12 +1,12 @@
 // Package register implements `octavo register`: it creates, updates or
 // removes octavo's webhook on a Gitea or Forgejo repository or organisation,
-// then asks the forge for a test delivery and reports whether it reached
+// then requests a test delivery from the forge and reports whether it reached
 // octavo serve.
 //
-// It reads the same settings as octavo serve (environment variables and the
-// optional config file of [config.Settings]); the token and the webhook
+// It reads the same settings as octavo serve: the environment variables and
+// the optional config file of [config.Settings]. The token and the webhook
 // secret are never taken from the command line, so they stay out of the
-// process list, and are never printed.
+// process list, and they are never printed.
 package register
 
 import (
@@ -59,7 +59,8 @@ type options struct {
 	configFile string
 }
 
-// env is what [run] takes from the process, replaceable in tests.
+// env is the part of the process environment that [run] uses, replaced in
+// tests.
 type env struct {
 	getenv    func(string) string
 	hc        *http.Client
@@ -67,9 +68,12 @@ type env struct {
 }
 
 // Main runs `octavo register` with args (the words after "register") and
-// returns the process exit code: 0 when the hook is in place and the test
-// delivery arrived (or was not requested), 1 on an error, 2 on a usage
-// error, 3 when the hook is in place but no test delivery arrived.
+// returns the process exit code:
+//   - 0: the hook is in place, and the test delivery arrived or was not
+//     requested;
+//   - 1: a setting is missing or invalid, or a forge call failed;
+//   - 2: the command line is wrong;
+//   - 3: the hook is in place, but no test delivery arrived.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return run(ctx, args, env{
 		getenv:    os.Getenv,

@@ -30,14 +30,14 @@ type fakeHook struct {
 	secret string
 }
 
-// fakeForge keeps hooks in memory and answers the hook API the way Gitea
-// 1.26 does (expanded pull_request events, no secret in answers). A test
+// fakeForge keeps hooks in memory and serves the hook API the way Gitea
+// 1.26 does (expanded pull_request events, no secret in responses). A test
 // delivery is "recorded by octavo serve" only when the hook's secret is the
 // configured one, as a real serve rejects a bad signature.
 type fakeForge struct {
 	t        *testing.T
 	srv      *httptest.Server
-	st       *store.Store // octavo serve's database; nil: nobody records
+	st       *store.Store // octavo serve's database; nil means no delivery is recorded
 	secret   string       // the secret octavo serve accepts
 	mu       sync.Mutex
 	nextID   int64
@@ -144,7 +144,7 @@ func (f *fakeForge) hooks(w http.ResponseWriter, r *http.Request, all map[string
 	}
 }
 
-// expand lists pull_request's sub-events as Gitea does in its answers.
+// expand lists pull_request's sub-events as Gitea does in its responses.
 func expand(events []string) []string {
 	out := slices.Clone(events)
 	if slices.Contains(events, "pull_request") {

@@ -56,9 +56,9 @@ type StatusPoster interface {
 
 // Options configures an [Outbox]. Zero values take the defaults.
 type Options struct {
-	// PublicURL is where browsers reach octavo, with any path prefix; a
-	// status links to PublicURL + "runs/ID". Nil sends statuses without a
-	// link.
+	// PublicURL is the URL browsers reach octavo at, with any path prefix.
+	// A status links to PublicURL + "runs/ID". Nil sends statuses without
+	// a link.
 	PublicURL *url.URL
 	// Context is the commit status context; empty means "octavo". Job
 	// statuses use Context + "/" + job name.
@@ -143,7 +143,7 @@ func New(st *store.Store, client StatusPoster, opts Options) *Outbox {
 	}
 }
 
-// Wake tells the sender that a row was written, so it posts within
+// Wake signals the sender that a row was written, so it posts within
 // milliseconds instead of at the next poll. It never blocks. The observer
 // methods call it themselves.
 func (o *Outbox) Wake() {
@@ -251,7 +251,7 @@ func firstFailedJob(tx *gorm.DB, runID uint) (string, error) {
 const maxWriteTries = 5
 
 // write stores d as the desired status of (repoID, sha, context) for runID,
-// unless the row already says something newer:
+// unless the row already holds something newer:
 //   - a status of a newer run (higher id) on the same commit and context
 //     is never overwritten by an older run;
 //   - a pending status never overwrites a final one of the same run, so a

@@ -86,7 +86,7 @@ func createRun(t *testing.T, st *store.Store, repo store.Repo, sha string) *stor
 	return run
 }
 
-// setRun changes the run and tells the outbox in one transaction, as the
+// setRun changes the run and notifies the outbox in one transaction, as the
 // queue and the ingester do.
 func setRun(t *testing.T, st *store.Store, o *Outbox, run *store.Run, change func(r *store.Run)) {
 	t.Helper()

@@ -29,7 +29,7 @@ const (
 	maxLastError = 1000
 )
 
-// dueRow is an outbox row with the repository name the forge knows it by.
+// dueRow is an outbox row with the repository's full name on the forge.
 type dueRow struct {
 	store.CommitStatus
 	RepoFullName string
