@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -28,8 +29,8 @@ type testEnv struct {
 
 // newTestEnv serves the status page below prefix ("/" or "/ci/"), mounted
 // the way the sidecar does it: a subrouter when subrouter is set, else a
-// router behind http.StripPrefix.
-func newTestEnv(t testing.TB, prefix string, subrouter bool) *testEnv {
+// router behind http.StripPrefix. Each wrap, if any, wraps the handler.
+func newTestEnv(t testing.TB, prefix string, subrouter bool, wrap ...func(http.Handler) http.Handler) *testEnv {
 	t.Helper()
 	st := uitest.OpenStore(t)
 	hub := live.NewHub(nil)
@@ -40,14 +41,13 @@ func newTestEnv(t testing.TB, prefix string, subrouter bool) *testEnv {
 		_ = hub.Run(ctx)
 	}()
 
-	srv := httptest.NewUnstartedServer(nil)
-	srv.Start()
-	t.Cleanup(func() {
-		cancel()
-		<-hubDone
-		srv.Close()
-	})
-	public, err := url.Parse(srv.URL + prefix)
+	// The listener comes first because the UI needs the server's URL, and
+	// the handler must be complete before the server starts.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	public, err := url.Parse("http://" + l.Addr().String() + prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,17 +57,27 @@ func newTestEnv(t testing.TB, prefix string, subrouter bool) *testEnv {
 	}
 
 	root := mux.NewRouter()
+	var h http.Handler = root
 	switch {
 	case prefix == "/":
 		u.Register(root)
-		srv.Config.Handler = root
 	case subrouter:
 		u.Register(root.PathPrefix(strings.TrimSuffix(prefix, "/")).Subrouter())
-		srv.Config.Handler = root
 	default:
 		u.Register(root)
-		srv.Config.Handler = http.StripPrefix(strings.TrimSuffix(prefix, "/"), root)
+		h = http.StripPrefix(strings.TrimSuffix(prefix, "/"), root)
 	}
+	for _, w := range wrap {
+		h = w(h)
+	}
+
+	srv := &httptest.Server{Listener: l, Config: &http.Server{Handler: h}}
+	srv.Start()
+	t.Cleanup(func() {
+		cancel()
+		<-hubDone
+		srv.Close()
+	})
 	return &testEnv{srv: srv, ui: u, store: st, hub: hub, base: srv.URL + prefix}
 }
 

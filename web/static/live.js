@@ -148,7 +148,10 @@
       var pane = paneFor(ev.job_id || "");
       if (!touched.has(pane)) touched.set(pane, atBottom(pane.log));
       updateJob(pane, ev);
-      if (msg.html !== undefined) pane.log.appendChild(lineFor(msg));
+      if (msg.html !== undefined) {
+        pane.section.hidden = false;
+        pane.log.appendChild(lineFor(msg));
+      }
     });
     touched.forEach(function (follow, pane) {
       trim(pane);
