@@ -618,3 +618,65 @@ func TestOutboxForgeOutage(t *testing.T) {
 		t.Errorf("got final post %s %q, want success \"Passed in 1m12s\"", got[1].State, got[1].Description)
 	}
 }
+
+// blockingPoster holds every post until its context ends.
+type blockingPoster struct{ started chan struct{} }
+
+func (p *blockingPoster) CreateStatus(ctx context.Context, repo, sha string, opts forge.StatusOptions) (*forge.Status, error) {
+	select {
+	case p.started <- struct{}{}:
+	default:
+	}
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func TestOutboxShutdownMidPost(t *testing.T) {
+	st, repo := newTestStore(t)
+	poster := &blockingPoster{started: make(chan struct{}, 1)}
+	o := New(st, poster, testOptions())
+	run := createRun(t, st, repo, testSHA)
+	setRun(t, st, o, run, finish(store.RunComplete, ""))
+	stop := startSender(t, o)
+
+	select {
+	case <-poster.started:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no post started within 5s")
+	}
+	stop()
+
+	row := getRow(t, st, "octavo")
+	if row.Attempts != 0 || row.SentVersion != 0 {
+		t.Errorf("got attempts %d sent version %d, want the interrupted post neither counted nor marked sent", row.Attempts, row.SentVersion)
+	}
+	if wait := time.Until(row.NextAttemptAt); wait > time.Second {
+		t.Errorf("got next attempt in %v, want the row due again at once", wait)
+	}
+}
+
+// TestRecordSentReArmsOvertakenRow covers two replicas posting versions 1
+// and 2 of a row at once: the one that delivered version 1 last cannot know
+// which arrived at the forge last, so the row must post version 2 again.
+func TestRecordSentReArmsOvertakenRow(t *testing.T) {
+	st, repo := newTestStore(t)
+	o := New(st, &recordingPoster{}, testOptions())
+	run := createRun(t, st, repo, testSHA)
+	setRun(t, st, o, run, setState(store.RunActive))
+	v1 := getRow(t, st, "octavo")
+	setRun(t, st, o, run, finish(store.RunComplete, ""))
+	err := st.DB.WithContext(t.Context()).Model(&store.CommitStatus{}).Where("id = ?", v1.ID).Update("sent_version", 2).Error
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	o.recordSent(t.Context(), &dueRow{CommitStatus: v1, RepoFullName: repo.FullName}, o.log)
+
+	row := getRow(t, st, "octavo")
+	if row.Version != 2 || row.SentVersion != 1 {
+		t.Errorf("got version %d sent version %d, want version 2 due again (sent version 1)", row.Version, row.SentVersion)
+	}
+	if row.State != string(forge.StateSuccess) {
+		t.Errorf("got state %s, want the newest state success kept", row.State)
+	}
+}
