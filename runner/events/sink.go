@@ -164,8 +164,9 @@ func maskValue(m *mask.Masker, v any) any {
 // [Sink.FlushEvery], so a reader following the file sees events promptly,
 // and once at the end.
 type JSONWriter struct {
-	buf *bufio.Writer
-	enc *json.Encoder
+	buf     *bufio.Writer
+	enc     *json.Encoder
+	scratch []byte
 }
 
 // jsonBufferSize is the write buffer of a [JSONWriter]. 64 KiB batches
@@ -182,6 +183,11 @@ func NewJSONWriter(w io.Writer) *JSONWriter {
 
 // WriteEvent encodes ev followed by a newline.
 func (j *JSONWriter) WriteEvent(ev any) error {
+	if out, ok := ev.(*schema.ShOutput); ok {
+		j.scratch = appendShOutput(j.scratch[:0], out)
+		_, err := j.buf.Write(j.scratch)
+		return err
+	}
 	return j.enc.Encode(ev)
 }
 

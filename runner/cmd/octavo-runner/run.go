@@ -210,7 +210,7 @@ func executeRun(inv *invocation, stdout, stderr io.Writer) int {
 		finish(0)
 		return exitFailure
 	}
-	logger.Info("run finished", "outcome", string(outcome))
+	logger.Info("run finished", "outcome", string(outcome), "peak_rss_kb", peakRSSKB())
 	return finish(0)
 }
 

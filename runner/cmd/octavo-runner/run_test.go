@@ -3,9 +3,9 @@ package main
 import (
 	"encoding/base64"
 	"net/url"
-	"strconv"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -720,4 +720,3 @@ func bytesJoin(lines [][]byte) []byte {
 	}
 	return out
 }
-
