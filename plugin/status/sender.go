@@ -27,6 +27,9 @@ const (
 	dbTimeout = 10 * time.Second
 	// maxLastError bounds the error text kept in a row.
 	maxLastError = 1000
+	// idleFloor is the shortest wait after a pass that claimed no row, so a
+	// row that stays due (a failing database) cannot make the loop spin.
+	idleFloor = 50 * time.Millisecond
 )
 
 // dueRow is an outbox row with the repository's full name on the forge.
@@ -45,7 +48,7 @@ func (o *Outbox) Run(ctx context.Context) error {
 
 	recheck := false
 	for {
-		next, more := o.sendDue(ctx)
+		next, more, claimed := o.sendDue(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -60,6 +63,9 @@ func (o *Outbox) Run(ctx context.Context) error {
 		if recheck {
 			wait = min(wait, recheckDelay)
 			recheck = false
+		}
+		if claimed == 0 {
+			wait = max(wait, idleFloor)
 		}
 
 		timer := time.NewTimer(wait)
@@ -76,9 +82,9 @@ func (o *Outbox) Run(ctx context.Context) error {
 }
 
 // sendDue posts the rows that are due now, oldest due first. It returns
-// when the next row falls due (zero when none is waiting) and whether a
-// full batch was read, so more may be due already.
-func (o *Outbox) sendDue(ctx context.Context) (next time.Time, more bool) {
+// when the next row falls due (zero when none is waiting), whether a full
+// batch was read, so more may be due already, and how many rows it claimed.
+func (o *Outbox) sendDue(ctx context.Context) (next time.Time, more bool, claimed int) {
 	db := o.st.DB.WithContext(ctx)
 	now := o.opts.Now().UTC()
 
@@ -94,38 +100,45 @@ func (o *Outbox) sendDue(ctx context.Context) (next time.Time, more bool) {
 		if ctx.Err() == nil {
 			o.log.Error("read due commit statuses", "err", err)
 		}
-		return time.Time{}, false
+		return time.Time{}, false, 0
 	}
 
 	for i := range rows {
 		if ctx.Err() != nil {
-			return time.Time{}, false
+			return time.Time{}, false, claimed
 		}
-		o.send(ctx, &rows[i])
+		if o.send(ctx, &rows[i]) {
+			claimed++
+		}
 	}
 	if len(rows) == batchSize {
-		return time.Time{}, true
+		return time.Time{}, true, claimed
 	}
 
-	var pending []store.CommitStatus
-	err = db.Select("next_attempt_at").Where("sent_version < version").
-		Order("next_attempt_at").Limit(1).Find(&pending).Error
+	var pending []dueRow
+	err = db.Table("commit_statuses").
+		Select("commit_statuses.next_attempt_at").
+		Joins("JOIN repos ON repos.id = commit_statuses.repo_id").
+		Where("commit_statuses.sent_version < commit_statuses.version").
+		Order("commit_statuses.next_attempt_at").Limit(1).
+		Scan(&pending).Error
 	if err != nil {
 		if ctx.Err() == nil {
 			o.log.Error("read next due commit status", "err", err)
 		}
-		return time.Time{}, false
+		return time.Time{}, false, claimed
 	}
 	if len(pending) == 0 {
-		return time.Time{}, false
+		return time.Time{}, false, claimed
 	}
-	return pending[0].NextAttemptAt, false
+	return pending[0].NextAttemptAt, false, claimed
 }
 
-// send claims one row, posts it and records the outcome. The claim is a
-// conditional update, so a row that changed since it was read, or that
-// another sender took, is left alone.
-func (o *Outbox) send(ctx context.Context, row *dueRow) {
+// send claims one row, posts it and records the outcome, and reports
+// whether it claimed the row. The claim is a conditional update, so a row
+// that changed since it was read, or that another sender took, is left
+// alone.
+func (o *Outbox) send(ctx context.Context, row *dueRow) bool {
 	db := o.st.DB.WithContext(ctx)
 	now := o.opts.Now().UTC()
 	log := o.log.With("repo", row.RepoFullName, "sha", row.SHA, "context", row.Context,
@@ -138,10 +151,10 @@ func (o *Outbox) send(ctx context.Context, row *dueRow) {
 		if ctx.Err() == nil {
 			log.Error("claim commit status", "err", claim.Error)
 		}
-		return
+		return false
 	}
 	if claim.RowsAffected == 0 {
-		return
+		return false
 	}
 
 	postCtx, cancel := context.WithTimeout(ctx, o.opts.PostTimeout)
@@ -159,9 +172,10 @@ func (o *Outbox) send(ctx context.Context, row *dueRow) {
 	defer cancelBook()
 	if err != nil {
 		o.recordFailure(bookCtx, ctx, row, err, log)
-		return
+		return true
 	}
 	o.recordSent(bookCtx, row, log)
+	return true
 }
 
 // recordSent marks the row's version delivered. When another sender
