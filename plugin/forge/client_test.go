@@ -633,3 +633,19 @@ func TestCreateStatusDecodesStatusField(t *testing.T) {
 		t.Errorf("got %+v, want id 4 with state warning", st)
 	}
 }
+
+func TestClientSlowAnswerWithinTimeout(t *testing.T) {
+	f := newFakeForge(t, func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(300 * time.Millisecond) // a slow forge, still inside the client timeout
+		writeJSON(w, 201, map[string]any{"id": 1, "status": "success"})
+	})
+	c := New(f.srv.URL, testToken, KindGitea, &http.Client{Timeout: 5 * time.Second})
+
+	st, err := c.CreateStatus(t.Context(), "o/r", "abc", StatusOptions{State: StateSuccess})
+	if err != nil {
+		t.Fatalf("got %v, want the slow response accepted", err)
+	}
+	if st.State != StateSuccess {
+		t.Errorf("got state %q, want success", st.State)
+	}
+}
