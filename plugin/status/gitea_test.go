@@ -42,7 +42,9 @@ func TestOutboxOnGitea(t *testing.T) {
 	o := New(st, forge.New(inst.URL, inst.Token, forge.KindGitea, nil), testOptions())
 	run := createRun(t, st, repo, sha)
 	setRun(t, st, o, run, setState(store.RunActive))
-	setRun(t, st, o, run, func(r *store.Run) { r.State, r.FailureKind, r.Error = store.RunFailed, store.FailureTimedOut, "stopped after 1h0m0s" })
+	setRun(t, st, o, run, func(r *store.Run) {
+		r.State, r.FailureKind, r.Error = store.RunFailed, store.FailureTimedOut, "stopped after 1h0m0s"
+	})
 	startSender(t, o)
 
 	waitFor(t, 10*time.Second, "the status on Gitea", func() bool {
