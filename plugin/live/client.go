@@ -130,24 +130,13 @@ func (s *streamer) run(ctx context.Context) error {
 
 	for {
 		select {
-		case f, ok := <-sub.Frames():
+		case batch, ok := <-sub.Frames():
 			if !ok {
 				return s.subscriptionClosed(ctx, sub.Reason(), ping)
 			}
-			if f.Seq <= s.last {
-				continue // already sent from the store
-			}
-			if f.Seq > s.last+1 {
-				// Fill a gap from the store; a Seq that the store does
-				// not hold either was never written.
-				if err := s.replay(ctx, f.Seq, ping); err != nil {
-					return err
-				}
-			}
-			if err := s.write(func() error { return s.conn.WritePreparedMessage(f.Prepared) }); err != nil {
+			if err := s.sendBatch(ctx, batch, ping); err != nil {
 				return err
 			}
-			s.last = f.Seq
 
 		case <-ping.C:
 			if err := s.ping(); err != nil {
@@ -161,6 +150,27 @@ func (s *streamer) run(ctx context.Context) error {
 			return s.close(websocket.CloseGoingAway, "server is shutting down")
 		}
 	}
+}
+
+// sendBatch writes the frames of batch that the viewer has not had yet.
+func (s *streamer) sendBatch(ctx context.Context, batch []Frame, ping *time.Ticker) error {
+	for _, f := range batch {
+		if f.Seq <= s.last {
+			continue // already sent from the store
+		}
+		if f.Seq > s.last+1 {
+			// Fill a gap from the store; a Seq that the store does not
+			// hold either was never written.
+			if err := s.replay(ctx, f.Seq, ping); err != nil {
+				return err
+			}
+		}
+		if err := s.write(func() error { return s.conn.WritePreparedMessage(f.Prepared) }); err != nil {
+			return err
+		}
+		s.last = f.Seq
+	}
+	return nil
 }
 
 func (s *streamer) subscriptionClosed(ctx context.Context, reason CloseReason, ping *time.Ticker) error {

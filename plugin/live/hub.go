@@ -16,10 +16,11 @@ import (
 
 // Tuning constants of the hub.
 const (
-	// SubscriberBuffer is how many frames a subscriber may fall behind
-	// before the hub drops it. At 10,000 lines/s it is about 100 ms of
-	// output; a dropped viewer reconnects and resumes from the store.
-	SubscriberBuffer = 1024
+	// SubscriberBuffer is how many batches (one per Publish call) a
+	// subscriber may fall behind before the hub drops it. Frames are shared
+	// between subscribers, so a full buffer costs only slice headers. A
+	// dropped viewer reconnects and resumes from the store.
+	SubscriberBuffer = 256
 
 	// maxPendingEvents bounds the events queued between Publish and the
 	// hub goroutine. If the hub falls this far behind, Publish discards the
@@ -60,14 +61,16 @@ type Frame struct {
 // on or closes its channel.
 type Subscription struct {
 	runID  uint
-	frames chan Frame
+	frames chan []Frame
 	ready  chan struct{}
 	reason CloseReason // written by the hub before it closes frames
 }
 
-// Frames returns the channel of live frames, in ascending Seq order. It is
-// closed when the subscription ends; then [Subscription.Reason] says why.
-func (s *Subscription) Frames() <-chan Frame { return s.frames }
+// Frames returns the channel of live frames, in batches as they were
+// published and in ascending Seq order. It is closed when the subscription
+// ends; then [Subscription.Reason] says why. Batches are shared with other
+// subscribers and must not be modified.
+func (s *Subscription) Frames() <-chan []Frame { return s.frames }
 
 // Reason returns why the frame channel was closed. It must only be called
 // after a receive from [Subscription.Frames] reported the channel closed.
@@ -180,7 +183,7 @@ func (h *Hub) closed() bool {
 func (h *Hub) Subscribe(ctx context.Context, runID uint) (*Subscription, error) {
 	s := &Subscription{
 		runID:  runID,
-		frames: make(chan Frame, SubscriberBuffer),
+		frames: make(chan []Frame, SubscriberBuffer),
 		ready:  make(chan struct{}),
 	}
 	select {
@@ -291,7 +294,8 @@ func (h *Hub) Run(ctx context.Context) error {
 }
 
 // deliver sends one update to the subscriptions of its run. Each event is
-// encoded once, and only when someone watches the run.
+// encoded once, only when someone watches the run, and each subscription
+// gets one channel send per batch.
 func (h *Hub) deliver(subs map[*Subscription]struct{}, u update, drop func(*Subscription, CloseReason)) {
 	if len(subs) == 0 {
 		return
@@ -305,18 +309,16 @@ func (h *Hub) deliver(subs map[*Subscription]struct{}, u update, drop func(*Subs
 		return
 	}
 
-	for _, ev := range u.events {
-		f := newFrame(ev)
-		for s := range subs {
-			select {
-			case s.frames <- f:
-			default:
-				h.logger.Debug("dropped slow viewer", "run_id", u.runID, "seq", ev.Seq)
-				drop(s, ReasonSlow)
-			}
-		}
-		if len(subs) == 0 {
-			return
+	frames := make([]Frame, len(u.events))
+	for i, ev := range u.events {
+		frames[i] = newFrame(ev)
+	}
+	for s := range subs {
+		select {
+		case s.frames <- frames:
+		default:
+			h.logger.Debug("dropped slow viewer", "run_id", u.runID, "seq", frames[0].Seq)
+			drop(s, ReasonSlow)
 		}
 	}
 }

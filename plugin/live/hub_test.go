@@ -42,11 +42,13 @@ func receive(t *testing.T, s *Subscription, n int) []int64 {
 	timeout := time.After(10 * time.Second)
 	for len(seqs) < n {
 		select {
-		case f, ok := <-s.Frames():
+		case batch, ok := <-s.Frames():
 			if !ok {
 				t.Fatalf("subscription closed (reason %d) after seqs %v, want %d frames", s.Reason(), seqs, n)
 			}
-			seqs = append(seqs, f.Seq)
+			for _, f := range batch {
+				seqs = append(seqs, f.Seq)
+			}
 		case <-timeout:
 			t.Fatalf("got seqs %v, want %d frames", seqs, n)
 		}
@@ -54,18 +56,19 @@ func receive(t *testing.T, s *Subscription, n int) []int64 {
 	return seqs
 }
 
-// waitClosed drains s until its channel closes and returns the reason.
+// waitClosed drains s until its channel closes and returns the reason and
+// the number of frames it drained.
 func waitClosed(t *testing.T, s *Subscription) (CloseReason, int) {
 	t.Helper()
 	timeout := time.After(10 * time.Second)
 	n := 0
 	for {
 		select {
-		case _, ok := <-s.Frames():
+		case batch, ok := <-s.Frames():
 			if !ok {
 				return s.Reason(), n
 			}
-			n++
+			n += len(batch)
 		case <-timeout:
 			t.Fatal("subscription is still open")
 		}
@@ -98,8 +101,9 @@ func TestHubDeliversInOrderToEverySubscriber(t *testing.T) {
 		}
 	}
 	select {
-	case f := <-other.Frames():
-		t.Errorf("subscriber of run 2 got seq %d of run 1", f.Seq)
+	case batch := <-other.Frames():
+		t.Errorf("subscriber of run 2 got %d frames of run 1", len(batch))
+
 	default:
 	}
 }
@@ -115,12 +119,14 @@ func TestHubDropsFullSubscriberOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	const n = SubscriberBuffer + 100
+	const n = (SubscriberBuffer + 10) * 10
 	got := make(chan []int64)
 	go func() {
 		var seqs []int64
-		for f := range reader.Frames() {
-			seqs = append(seqs, f.Seq)
+		for batch := range reader.Frames() {
+			for _, f := range batch {
+				seqs = append(seqs, f.Seq)
+			}
 			if len(seqs) == n {
 				break
 			}
@@ -139,8 +145,8 @@ func TestHubDropsFullSubscriberOnly(t *testing.T) {
 	if reason != ReasonSlow {
 		t.Errorf("stuck subscriber closed with reason %d, want ReasonSlow (%d)", reason, ReasonSlow)
 	}
-	if buffered != SubscriberBuffer {
-		t.Errorf("stuck subscriber had %d frames buffered, want %d", buffered, SubscriberBuffer)
+	if buffered != SubscriberBuffer*10 {
+		t.Errorf("stuck subscriber had %d frames buffered, want %d batches of 10", buffered, SubscriberBuffer)
 	}
 	if v := h.Viewers(1); v != 1 {
 		t.Errorf("Viewers = %d, want 1", v)
