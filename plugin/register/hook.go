@@ -88,6 +88,7 @@ func (r *registrar) run(ctx context.Context, opts options) (int, error) {
 		return exitFailed, err
 	}
 	defer r.closeDeliveries()
+
 	hooks, err := t.list(ctx)
 	if err != nil {
 		return exitFailed, fmt.Errorf("list hooks of %s: %w", t.label, err)
