@@ -39,7 +39,11 @@ func testMain(m *testing.M) int {
 	defer os.RemoveAll(dir)
 
 	runnerBin = filepath.Join(dir, "octavo-runner")
-	build := exec.Command("go", "build", "-o", runnerBin, ".")
+	buildArgs := []string{"build", "-o", runnerBin}
+	if raceEnabled {
+		buildArgs = append(buildArgs, "-race")
+	}
+	build := exec.Command("go", append(buildArgs, ".")...)
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build octavo-runner:", err)

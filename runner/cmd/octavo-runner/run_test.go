@@ -720,3 +720,55 @@ func bytesJoin(lines [][]byte) []byte {
 	}
 	return out
 }
+
+func TestRunFunctionErrors(t *testing.T) {
+	res := runPipeline(t, runSpec{
+		secrets: map[string]string{"SET": "value-1234"},
+		pipeline: `
+def late(ctx):
+    job("late", inputs = ["octavo/push"], run = late)
+
+def missing_secret(ctx):
+    ctx.secret("UNSET")
+
+def bad_outputs(ctx):
+    ctx.sh("true")
+    return {"fn": late}
+
+def bad_return(ctx):
+    return "done"
+
+def bad_cmd(ctx):
+    ctx.sh(42)
+
+def bad_level(ctx):
+    ctx.log("x", level = "debug")
+
+job("late", inputs = ["octavo/push"], run = late)
+job("missing-secret", inputs = ["octavo/push"], run = missing_secret)
+job("bad-outputs", inputs = ["octavo/push"], run = bad_outputs)
+job("bad-return", inputs = ["octavo/push"], run = bad_return)
+job("bad-cmd", inputs = ["octavo/push"], run = bad_cmd)
+job("bad-level", inputs = ["octavo/push"], run = bad_level)
+`})
+
+	tests := []struct {
+		job  string
+		want string
+	}{
+		{"late", ".octavo/ci.star:3: job() can only be called while the pipeline file loads, not from a run function"},
+		{"missing-secret", `.octavo/ci.star:6: ctx.secret("UNSET"): no secret with that name is set for this run`},
+		{"bad-outputs", `.octavo/ci.star: invalid outputs: output ["fn"]: a function has no JSON form; return strings, numbers, bools, None, lists and dicts`},
+		{"bad-return", ".octavo/ci.star: run function returned a string; return a dict of outputs, or None"},
+		{"bad-cmd", ".octavo/ci.star:16: ctx.sh: cmd is a int, want a string (run by sh -c) or a list of strings (argv)"},
+		{"bad-level", `.octavo/ci.star:19: ctx.log: invalid level "debug"; use "info", "warn" or "error"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.job, func(t *testing.T) {
+			jf := res.job(t, tt.job)
+			if jf.Outcome != schema.JobFailed || jf.Error != tt.want {
+				t.Errorf("job %s finished %q with error %q, want failed with %q", tt.job, jf.Outcome, jf.Error, tt.want)
+			}
+		})
+	}
+}
