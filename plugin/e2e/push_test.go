@@ -63,6 +63,14 @@ func TestE2EPushEndsAsSuccess(t *testing.T) {
 	if run.SHA != sha {
 		t.Errorf("run sha is %q, want %q", run.SHA, sha)
 	}
+
+	badge, code, err := e.get("/badge/" + e.repo.FullName + ".svg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != http.StatusOK || !strings.Contains(string(badge), "passing") {
+		t.Errorf("badge returned HTTP %d and %.300q, want 200 and a passing badge", code, badge)
+	}
 }
 
 // TestE2EFailedPipelineEndsAsFailure covers the pipeline's own failures: a
@@ -74,7 +82,7 @@ func TestE2EFailedPipelineEndsAsFailure(t *testing.T) {
 		name     string
 		pipeline string
 		// pageShows is text the run page must contain.
-		pageShows string
+		pageShows []string
 	}{
 		{
 			name: "a job that exits 3 fails the run",
@@ -84,7 +92,7 @@ def build(ctx):
 
 job("build", inputs = ["octavo/push"], run = build)
 `,
-			pageShows: "build",
+			pageShows: []string{"build", "exited with code 3"},
 		},
 		{
 			name: "a syntax error fails the run and is shown",
@@ -94,7 +102,7 @@ def build(ctx)
 
 job("build", inputs = ["octavo/push"], run = build)
 `,
-			pageShows: "ci.star",
+			pageShows: []string{".octavo/ci.star:", "got newline"},
 		},
 	}
 	for i, tt := range tests {
@@ -119,8 +127,10 @@ job("build", inputs = ["octavo/push"], run = build)
 			if code != http.StatusOK {
 				t.Fatalf("GET %s returned HTTP %d, want 200", st.TargetURL, code)
 			}
-			if !strings.Contains(string(page), tt.pageShows) {
-				t.Errorf("run page does not contain %q:\n%.3000s", tt.pageShows, page)
+			for _, want := range tt.pageShows {
+				if !strings.Contains(string(page), want) {
+					t.Errorf("run page does not contain %q:\n%.3000s", want, page)
+				}
 			}
 		})
 	}
@@ -204,6 +214,9 @@ job("build", inputs = ["octavo/push"], run = build)
 	canceled := e.waitRun("refs/heads/feature", feature, "final", func(r apiRun) bool { return r.final() })
 	if canceled.State != "canceled" {
 		t.Errorf("feature run is %q after the branch was deleted, want canceled", canceled.State)
+	}
+	if st := e.waitStatus(feature); st.State != "error" || !strings.Contains(st.Description, "Canceled") {
+		t.Errorf("feature commit's status is %q (%s), want error with Canceled", st.State, st.Description)
 	}
 
 	g.open(t)
