@@ -534,14 +534,14 @@ func (f *switchableForge) serve(t *testing.T, ln net.Listener) {
 func (f *switchableForge) handle(w http.ResponseWriter, r *http.Request) {
 	var opts forge.StatusOptions
 	if err := json.NewDecoder(r.Body).Decode(&opts); err != nil {
-		http.Error(w, err.Error(), 422)
+		http.Error(w, err.Error(), http.StatusUnprocessableEntity)
 		return
 	}
 	f.mu.Lock()
 	f.got = append(f.got, opts)
 	f.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(201)
+	w.WriteHeader(http.StatusCreated)
 	_, _ = w.Write([]byte(`{"id":1,"status":"` + string(opts.State) + `"}`))
 }
 
