@@ -12,9 +12,9 @@ import (
 )
 
 // maxDescription is the longest description sent, in characters (runes).
-// The limit is ours: Gitea 1.26/1.27 and Forgejo 11.0.1 stored and returned
-// a 70000-character description whole, but their commit pages show the
-// description on one line, so a long reason only hides the link to the run.
+// The limit is ours, not the forges': Gitea 1.26/1.27 and Forgejo 11.0.1
+// stored and returned a 70000-character description whole. 140 characters
+// keep a status one short line next to its link to the run page.
 const maxDescription = 140
 
 // Desired is the commit status octavo wants the forge to show.
