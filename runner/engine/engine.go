@@ -8,10 +8,10 @@
 // are ready. A job whose input job failed or was skipped is skipped without
 // being started. The run fails when a job without allow_failure fails.
 //
-// A run function's return value decides the job's outcome: a dict means
-// succeeded with those outputs, and None means succeeded without outputs
-// when the job ran at least one step, or skipped when it ran none (the
-// "return None before doing anything" idiom of a conditional job).
+// A run function's return value decides the job's outcome. A dict means
+// succeeded with those outputs. None means succeeded without outputs when
+// the job ran at least one step, and skipped when it ran none, which is how
+// a conditional job returns None before doing anything.
 package engine
 
 import (
@@ -21,7 +21,6 @@ import (
 	"log/slog"
 	"runtime"
 	"strings"
-	"time"
 
 	"go.starlark.net/starlark"
 
@@ -75,7 +74,8 @@ type engine struct {
 	abort context.CancelCauseFunc
 }
 
-// jobResult is what a finished or skipped job reports to the scheduler.
+// jobResult is the outcome a finished or skipped job reports to the
+// scheduler.
 type jobResult struct {
 	id      string
 	outcome schema.JobOutcome
@@ -259,9 +259,4 @@ func (e *engine) stepEnv(id string) []string {
 		"OCTAVO_WORKSPACE="+e.cfg.Workspace,
 		"OCTAVO_JOB="+id,
 	)
-}
-
-// formatDuration rounds d for messages.
-func formatDuration(d time.Duration) string {
-	return d.Round(time.Millisecond).String()
 }

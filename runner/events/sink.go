@@ -1,9 +1,9 @@
 // Package events writes the runner's event stream.
 //
-// A [Sink] stamps each event with its time and type, masks secrets in every
-// free-text field (commands, output lines, log messages, errors and job
-// outputs), and hands it to a [Writer]: [JSONWriter] for the JSON-lines
-// stream the sidecar reads, or a terminal view. Job ids are not masked
+// A [Sink] stamps each event with its time and type and masks secrets in
+// every free-text field: commands, output lines, log messages, errors and
+// job outputs. It then hands the event to a [Writer], which is [JSONWriter]
+// for the JSON-lines stream the sidecar reads or a terminal view. Job ids are not masked
 // because the pipeline validates them as plain names.
 package events
 
@@ -161,8 +161,8 @@ func maskValue(m *mask.Masker, v any) any {
 
 // JSONWriter writes each event as one line of JSON (JSON Lines) through a
 // buffer. The owner must call Flush regularly, for example with
-// [Sink.FlushEvery], so a reader following the file sees events promptly,
-// and once at the end.
+// [Sink.FlushEvery], so that a reader following the file receives events
+// promptly, and once more at the end.
 type JSONWriter struct {
 	buf     *bufio.Writer
 	enc     *json.Encoder

@@ -1,10 +1,9 @@
 // Package mask replaces secret values in text before it leaves the runner.
 //
-// A [Masker] knows each secret by name and replaces every occurrence of its
-// value, of the value's standard and URL-safe base64 encodings (padded and
-// unpadded), of its URL query and path escapes, of its JSON string escape,
-// and of each line of a multi-line value, with the placeholder
-// "***NAME***". Values shorter than [MinLen] bytes are not masked, because
+// A [Masker] replaces each secret value with the placeholder "***NAME***".
+// It also replaces the value's standard and URL-safe base64 encodings
+// (padded and unpadded), its URL query and path escapes, its JSON string
+// escape, and each line of a multi-line value. Values shorter than [MinLen] bytes are not masked, because
 // masking them would hide ordinary text such as "on" or "1"; [New] returns a
 // warning for each.
 package mask
@@ -33,10 +32,9 @@ type Masker struct {
 	maxLen int
 }
 
-// New builds a Masker for secrets, a map from secret name to value. It
-// returns one human-readable warning per value (or line of a multi-line
-// value) that is too short to mask; the warnings name the secret, never
-// its value.
+// New builds a Masker for secrets, a map from secret name to value. It also
+// returns one warning per value, or line of a multi-line value, that is too
+// short to mask. The warnings name the secret and never show its value.
 func New(secrets map[string]string) (*Masker, []string) {
 	type pair struct{ form, name string }
 	var pairs []pair
@@ -133,8 +131,8 @@ func (m *Masker) SafeCut(buf []byte, cut int) int {
 	}
 
 	// Moving the cut back can make it land inside an earlier, overlapping
-	// form, so repeat until a pass moves nothing; each move is strictly
-	// backwards, which bounds the passes by the number of matches.
+	// form, so passes repeat until one moves nothing. Each move goes
+	// strictly backwards, which bounds the passes by the number of matches.
 	best := cut
 	for moved := true; moved && best > 0; {
 		moved = false

@@ -59,7 +59,7 @@ type Job struct {
 	AllowFailure bool
 	// Timeout ends the job after this long; 0 means no limit.
 	Timeout time.Duration
-	// Pos is where job() was called.
+	// Pos is the position of the job() call.
 	Pos syntax.Position
 }
 

@@ -9,7 +9,7 @@ import (
 	"github.com/octavo-ci/octavo/runner/mask"
 )
 
-// readSize is how much one read from a step's pipe asks for.
+// readSize is the number of bytes one read from a step's pipe requests.
 const readSize = 32 << 10
 
 // splitLines reads r to EOF or error and calls emit once per line, without

@@ -15,8 +15,8 @@ import (
 )
 
 // group ends a step's process group. The group id equals the pid of the
-// first process, which stays a zombie, and so keeps the id from being
-// reused, until wait reaps it; every signal goes out before that.
+// first process. That process stays a zombie until wait reaps it, which
+// keeps the id from being reused, and every signal is sent before that.
 type group struct {
 	cmd   *exec.Cmd
 	grace time.Duration

@@ -2,10 +2,10 @@
 // and streams its output line by line.
 //
 // Each step runs in its own process group. The step ends when its first
-// process exits; any process it left behind in the group (a background
-// job, a daemon that kept the output pipes open) is then killed with
-// SIGKILL, so nothing outlives its step and a leftover process cannot hang
-// the run. A timeout or a cancelled context sends SIGTERM to the whole
+// process exits. Any process it left behind in the group, such as a
+// background job or a daemon that kept the output pipes open, is then
+// killed with SIGKILL. So nothing outlives its step, and a leftover process
+// cannot hang the run. A timeout or a cancelled context sends SIGTERM to the whole
 // group and SIGKILL after [Config.KillGrace].
 //
 // Output contract, which the event stream inherits:
@@ -48,8 +48,8 @@ const (
 	// SIGKILL when a step is stopped.
 	DefaultKillGrace = 2 * time.Second
 	// drainTimeout bounds the wait for output after the step's process
-	// group was killed; it only matters when a process escaped the group
-	// (setsid) while keeping the pipes open.
+	// group was killed. It only matters when a process left the group
+	// (setsid) but kept the pipes open.
 	drainTimeout = 2 * time.Second
 )
 
@@ -87,7 +87,7 @@ type Result struct {
 	// ExitCode is the exit status, or -1 when the step could not start,
 	// was killed by a signal, timed out or was cancelled.
 	ExitCode int
-	// Err says why ExitCode is -1; it is nil otherwise.
+	// Err explains an ExitCode of -1, and is nil otherwise.
 	Err error
 	// Stdout and Stderr hold the first CaptureLimit bytes of each stream,
 	// as raw bytes.

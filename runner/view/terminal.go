@@ -35,7 +35,6 @@ type Terminal struct {
 	runStart int64
 	jobStart map[string]int64
 	results  map[string]jobSummary
-	stepCmd  map[stepKey]string
 	stepAt   map[stepKey]int64
 }
 
@@ -58,7 +57,6 @@ func NewTerminal(w io.Writer, color bool) *Terminal {
 		color:    color,
 		jobStart: map[string]int64{},
 		results:  map[string]jobSummary{},
-		stepCmd:  map[stepKey]string{},
 		stepAt:   map[stepKey]int64{},
 	}
 }
@@ -83,7 +81,6 @@ func (t *Terminal) WriteEvent(ev any) error {
 		return t.jobLine(e.JobID, t.paint(ansiCyan, "▶ started"))
 	case *schema.ShStarted:
 		key := stepKey{e.JobID, e.Seq}
-		t.stepCmd[key] = e.Cmd
 		t.stepAt[key] = e.AtMs
 		return t.jobLine(e.JobID, t.paint(ansiBold, "$ "+e.Cmd))
 	case *schema.ShOutput:
