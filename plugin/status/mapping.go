@@ -167,8 +167,8 @@ func cutDescription(s string) string {
 }
 
 // runURLFunc returns the function that builds a run page URL,
-// PUBLIC_URL/runs/ID, keeping any path prefix of base. A nil base gives
-// empty URLs.
+// PUBLIC_URL/runs/ID, keeping any path prefix of base. An empty base
+// gives empty URLs.
 func runURLFunc(base string) func(uint) string {
 	if base == "" {
 		return func(uint) string { return "" }
