@@ -186,6 +186,10 @@ type apiRun struct {
 	Attempts    int    `json:"attempts"`
 	Tag         string `json:"tag"`
 	Branch      string `json:"branch"`
+	Jobs        []struct {
+		Name  string `json:"name"`
+		State string `json:"state"`
+	} `json:"jobs"`
 }
 
 func (r apiRun) final() bool { return r.State != "queued" && r.State != "active" }
@@ -429,7 +433,7 @@ func (e *env) postHook(headers map[string]string, body string) (int, string) {
 
 func randomHex(n int) string {
 	b := make([]byte, n)
-	_, _ = rand.Read(b) // never fails on Linux (crypto/rand doc)
+	_, _ = rand.Read(b) // since Go 1.24, Read never returns an error
 	return hex.EncodeToString(b)
 }
 

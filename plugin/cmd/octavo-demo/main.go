@@ -169,7 +169,7 @@ func loadOrCreateSecret(path string) (string, error) {
 		return strings.TrimSpace(string(b)), nil
 	}
 	buf := make([]byte, 24)
-	_, _ = rand.Read(buf) // never fails on Linux (crypto/rand doc)
+	_, _ = rand.Read(buf) // since Go 1.24, Read never returns an error
 	secret := hex.EncodeToString(buf)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return "", fmt.Errorf("create the state folder: %w", err)

@@ -191,6 +191,6 @@ func (i *Instance) CommitURL(repo, sha string) string {
 
 func randomHex(n int) string {
 	b := make([]byte, n)
-	_, _ = rand.Read(b) // never fails on Linux (crypto/rand doc)
+	_, _ = rand.Read(b) // since Go 1.24, Read never returns an error
 	return hex.EncodeToString(b)
 }

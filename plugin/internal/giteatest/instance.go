@@ -433,7 +433,7 @@ func (i *Instance) stopLeftover(ctx context.Context) error {
 	})
 }
 
-// stopRecorded stops the process whose pid is in pidPath when ours says it
+// stopRecorded stops the process whose pid is in pidPath if ours reports it
 // is the process that file was written for, then removes the file.
 func stopRecorded(ctx context.Context, log *slog.Logger, pidPath string, ours func(pid int) bool) error {
 	raw, err := os.ReadFile(pidPath)
