@@ -23,82 +23,189 @@ type IntakeResult struct {
 	RunID uint
 }
 
-// Intake persists a verified delivery and acts on it in one transaction:
-// it queues a run (replacing older runs of the same repository and ref),
-// cancels the runs of a deleted ref, or only records an ignored delivery.
-// It never calls git or the forge; fetching the mirror and looking up the
-// pipeline file happen afterwards in the background.
+// Intake persists a verified delivery and acts on it: it queues a run
+// (replacing older runs of the same repository and ref), cancels the runs
+// of a deleted ref, or only records an ignored delivery. It returns once
+// that is committed. It never calls git or the forge; fetching the mirror
+// and looking up the pipeline file happen afterwards in the background.
+//
+// Deliveries arriving together are committed in one transaction, each in
+// its own savepoint, because on SQLite the commit, not the statements,
+// bounds how many deliveries per second one writer can take.
 func (q *Queue) Intake(ctx context.Context, d *webhook.Delivery) (IntakeResult, error) {
-	var (
-		res     IntakeResult
-		stopped []store.StoppedRun
-		created *store.Run
-	)
-	now := q.now()
+	req := &intakeRequest{d: d, done: make(chan struct{})}
 
-	err := q.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		stopped, created = nil, nil
-		row := &store.Delivery{DeliveryID: d.ID, Event: d.Event, RepoFullName: d.Repo.FullName}
-		isNew, err := store.InsertDelivery(tx, row)
-		if err != nil {
-			return err
-		}
-		if !isNew {
-			res = IntakeResult{Duplicate: true}
-			var prev store.Delivery
-			if err := tx.Where("delivery_id = ?", d.ID).Take(&prev).Error; err != nil {
-				return fmt.Errorf("read delivery %s: %w", d.ID, err)
-			}
-			res.Result = prev.Result
-			return nil
-		}
+	q.intakeMu.Lock()
+	q.intakePending = append(q.intakePending, req)
+	lead := !q.intakeLeader
+	q.intakeLeader = true
+	q.intakeMu.Unlock()
 
-		var repo *store.Repo
-		if d.Repo.FullName != "" {
-			repo = &store.Repo{
-				FullName: d.Repo.FullName, Owner: d.Repo.Owner, Name: d.Repo.Name,
-				Private: d.Repo.Private, DefaultBranch: d.Repo.DefaultBranch,
-				CloneURL: d.Repo.CloneURL, HTMLURL: d.Repo.HTMLURL,
-			}
-			if err := store.UpsertRepo(tx, repo); err != nil {
-				return err
-			}
-		}
+	if lead {
+		q.leadIntake(ctx)
+	}
+	select {
+	case <-req.done:
+		return req.res, req.err
+	case <-ctx.Done():
+		// The batch still commits; the caller only stops waiting.
+		return IntakeResult{}, fmt.Errorf("store delivery %s: %w", d.ID, ctx.Err())
+	}
+}
 
-		switch d.Action {
-		case webhook.ActionRun:
-			created, stopped, err = q.queueRun(tx, repo, d)
-			if err != nil {
-				return err
-			}
-			res = IntakeResult{Result: fmt.Sprintf("queued run %d", created.ID), RunID: created.ID}
-			if len(stopped) > 0 {
-				res.Result += fmt.Sprintf(", replaced %d", len(stopped))
-			}
-		case webhook.ActionCancel:
-			stopped, err = store.StopRuns(tx, repo.ID, d.Ref, 0, store.RunCanceled, nil, "Canceled: "+d.Ref+" was deleted", now)
-			if err != nil {
-				return err
-			}
-			res = IntakeResult{Result: fmt.Sprintf("canceled %d runs", len(stopped))}
-		default:
-			res = IntakeResult{Result: "ignored: " + d.Reason}
-		}
+// intakeRequest is one delivery waiting in a group commit.
+type intakeRequest struct {
+	d    *webhook.Delivery
+	done chan struct{}
 
-		for i := range stopped {
-			if err := q.notifyRun(tx, &stopped[i].Run); err != nil {
+	res     IntakeResult
+	err     error
+	stopped []store.StoppedRun
+	created *store.Run
+}
+
+// maxIntakeBatch bounds the deliveries of one transaction, so one commit
+// never holds the write lock for long.
+const maxIntakeBatch = 128
+
+// leadIntake commits the pending deliveries batch by batch until none are
+// left, then gives up the leader role. Only one caller leads at a time.
+func (q *Queue) leadIntake(ctx context.Context) {
+	// The batch belongs to every waiting caller, so the leader's own
+	// cancellation must not abort it.
+	ctx, cancel := cleanupCtx(ctx)
+	defer cancel()
+	for {
+		q.intakeMu.Lock()
+		batch := q.intakePending
+		if len(batch) > maxIntakeBatch {
+			batch = batch[:maxIntakeBatch]
+		}
+		q.intakePending = q.intakePending[len(batch):]
+		if len(batch) == 0 {
+			q.intakeLeader = false
+			q.intakePending = nil
+			q.intakeMu.Unlock()
+			return
+		}
+		q.intakeMu.Unlock()
+
+		q.commitIntake(ctx, batch)
+		for _, req := range batch {
+			if req.err == nil {
+				q.afterIntake(req.d, req.res, req.stopped, req.created)
+			} else {
+				q.opts.Metrics.delivery("error")
+			}
+			close(req.done)
+		}
+	}
+}
+
+// commitIntake stores a batch in one transaction. A delivery that fails
+// rolls back to its own savepoint and gets the error; the others commit.
+// When the commit itself fails, every delivery of the batch gets the error.
+func (q *Queue) commitIntake(ctx context.Context, batch []*intakeRequest) {
+	var upserted []store.Repo
+	err := q.prepared.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		for _, req := range batch {
+			var repo *store.Repo
+			req.err = tx.Transaction(func(sp *gorm.DB) error {
+				var err error
+				repo, err = q.intakeOne(sp, req)
 				return err
+			})
+			if req.err == nil && repo != nil {
+				upserted = append(upserted, *repo)
+			}
+			if req.err != nil {
+				req.err = fmt.Errorf("store delivery %s: %w", req.d.ID, req.err)
+				req.stopped, req.created = nil, nil
 			}
 		}
-		return store.SetDeliveryResult(tx, d.ID, res.Result)
+		return nil
 	})
 	if err != nil {
-		q.opts.Metrics.delivery("error")
-		return IntakeResult{}, fmt.Errorf("store delivery %s: %w", d.ID, err)
+		for _, req := range batch {
+			if req.err == nil {
+				req.err = fmt.Errorf("store delivery %s: %w", req.d.ID, err)
+			}
+		}
+		return
+	}
+	for _, r := range upserted {
+		q.repoIDs[toRepoKey(&r)] = r.ID
+	}
+}
+
+// repoKey is the part of a repository row that intake writes.
+type repoKey struct {
+	fullName, owner, name, defaultBranch, cloneURL, htmlURL string
+	private                                                 bool
+}
+
+func toRepoKey(r *store.Repo) repoKey {
+	return repoKey{r.FullName, r.Owner, r.Name, r.DefaultBranch, r.CloneURL, r.HTMLURL, r.Private}
+}
+
+// intakeOne records one delivery and acts on it inside tx. It returns the
+// repository row it wrote, if any, for the cache of repository ids.
+func (q *Queue) intakeOne(tx *gorm.DB, req *intakeRequest) (*store.Repo, error) {
+	d := req.d
+	row := &store.Delivery{DeliveryID: d.ID, Event: d.Event, RepoFullName: d.Repo.FullName}
+	isNew, err := store.InsertDelivery(tx, row)
+	if err != nil {
+		return nil, err
+	}
+	if !isNew {
+		var prev store.Delivery
+		if err := tx.Where("delivery_id = ?", d.ID).Take(&prev).Error; err != nil {
+			return nil, fmt.Errorf("read delivery %s: %w", d.ID, err)
+		}
+		req.res = IntakeResult{Duplicate: true, Result: prev.Result}
+		return nil, nil
 	}
 
-	q.afterIntake(d, res, stopped, created)
-	return res, nil
+	var repo *store.Repo
+	if d.Repo.FullName != "" {
+		repo = &store.Repo{
+			FullName: d.Repo.FullName, Owner: d.Repo.Owner, Name: d.Repo.Name,
+			Private: d.Repo.Private, DefaultBranch: d.Repo.DefaultBranch,
+			CloneURL: d.Repo.CloneURL, HTMLURL: d.Repo.HTMLURL,
+		}
+		if id, ok := q.repoIDs[toRepoKey(repo)]; ok {
+			repo.ID = id
+		} else if err := store.UpsertRepo(tx, repo); err != nil {
+			return nil, err
+		}
+	}
+
+	switch {
+	case d.Action == webhook.ActionRun && repo != nil:
+		req.created, req.stopped, err = q.queueRun(tx, repo, d)
+		if err != nil {
+			return nil, err
+		}
+		req.res = IntakeResult{Result: fmt.Sprintf("queued run %d", req.created.ID), RunID: req.created.ID}
+		if len(req.stopped) > 0 {
+			req.res.Result += fmt.Sprintf(", replaced %d", len(req.stopped))
+		}
+	case d.Action == webhook.ActionCancel && repo != nil:
+		req.stopped, err = store.StopRuns(tx, repo.ID, d.Ref, 0, store.RunCanceled, nil, "Canceled: "+d.Ref+" was deleted", q.now())
+		if err != nil {
+			return nil, err
+		}
+		req.res = IntakeResult{Result: fmt.Sprintf("canceled %d runs", len(req.stopped))}
+	default:
+		req.res = IntakeResult{Result: "ignored: " + d.Reason}
+	}
+
+	for i := range req.stopped {
+		if err := q.notifyRun(tx, &req.stopped[i].Run); err != nil {
+			return nil, err
+		}
+	}
+	return repo, store.SetDeliveryResult(tx, d.ID, req.res.Result)
 }
 
 func (q *Queue) queueRun(tx *gorm.DB, repo *store.Repo, d *webhook.Delivery) (*store.Run, []store.StoppedRun, error) {

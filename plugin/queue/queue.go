@@ -69,13 +69,26 @@ type Queue struct {
 	opts Options
 	st   *store.Store
 	db   *gorm.DB
-	log  *slog.Logger
-	now  func() time.Time
+	// prepared is db with cached prepared statements, for the statements
+	// intake repeats for every delivery.
+	prepared *gorm.DB
+	log      *slog.Logger
+	now      func() time.Time
 
 	// wake holds at most one pending wake-up for the idle workers.
 	wake chan struct{}
 	// prepare carries new run ids to the preparer; see [Queue.prepareLoop].
 	prepare chan uint
+
+	// intakeMu guards the group commit of deliveries: the waiting
+	// requests and whether a caller is committing them.
+	intakeMu      sync.Mutex
+	intakePending []*intakeRequest
+	intakeLeader  bool
+	// repoIDs caches the id of each repository row as last written, keyed
+	// by its forge fields, so intake skips the upsert while they stay the
+	// same. Only the intake leader touches it.
+	repoIDs map[repoKey]uint
 
 	mu sync.Mutex
 	// active maps the id of every run executing in this process to the
@@ -108,14 +121,16 @@ func New(opts Options) *Queue {
 		opts.Replica = host
 	}
 	return &Queue{
-		opts:    opts,
-		st:      opts.Store,
-		db:      opts.Store.DB,
-		log:     opts.Logger.With("component", "queue"),
-		now:     func() time.Time { return opts.Now().UTC() },
-		wake:    make(chan struct{}, 1),
-		prepare: make(chan uint, 1024),
-		active:  map[uint]context.CancelCauseFunc{},
+		opts:     opts,
+		st:       opts.Store,
+		db:       opts.Store.DB,
+		prepared: opts.Store.DB.Session(&gorm.Session{PrepareStmt: true}),
+		repoIDs:  map[repoKey]uint{},
+		log:      opts.Logger.With("component", "queue"),
+		now:      func() time.Time { return opts.Now().UTC() },
+		wake:     make(chan struct{}, 1),
+		prepare:  make(chan uint, 1024),
+		active:   map[uint]context.CancelCauseFunc{},
 	}
 }
 

@@ -77,9 +77,7 @@ func TestRunResults(t *testing.T) {
 					t.Errorf("event %d has seq %d, want %d", i, e.Seq, i+1)
 				}
 			}
-			if fileExists(h.q.opts.Workspaces.RunDir(r.ID)) {
-				t.Error("run folder still exists after the run")
-			}
+			waitFor(t, "run folder removal", func() bool { return !fileExists(h.q.opts.Workspaces.RunDir(r.ID)) })
 			waitFor(t, "live final state", func() bool {
 				h.rec.mu.Lock()
 				defer h.rec.mu.Unlock()
