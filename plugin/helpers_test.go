@@ -26,7 +26,7 @@ const hookSecret = "fixture-secret-7Hq2"
 
 const gitToken = "tok-plugin-52"
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
@@ -35,7 +35,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 // newTestServer builds a server from environment-style settings on a
 // fresh data folder; env adds to or overrides the defaults.
-func newTestServer(t *testing.T, env map[string]string) (*Server, *config.Config) {
+func newTestServer(t testing.TB, env map[string]string) (*Server, *config.Config) {
 	t.Helper()
 	vars := map[string]string{
 		"OCTAVO_WEBHOOK_SECRET": hookSecret,
@@ -53,7 +53,7 @@ func newTestServer(t *testing.T, env map[string]string) (*Server, *config.Config
 	if err != nil {
 		t.Fatalf("config.Load: %v", err)
 	}
-	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	s, err := New(t.Context(), cfg, Options{Logger: logger})
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -63,7 +63,7 @@ func newTestServer(t *testing.T, env map[string]string) (*Server, *config.Config
 }
 
 // start runs the server's workers until the test ends.
-func start(t *testing.T, s *Server) {
+func start(t testing.TB, s *Server) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -80,7 +80,7 @@ var deliveryCounter atomic.Int64
 
 // signedRequest builds a Gitea-style delivery of event with body, signed
 // with secret.
-func signedRequest(t *testing.T, path, event string, body []byte, secret string) *http.Request {
+func signedRequest(t testing.TB, path, event string, body []byte, secret string) *http.Request {
 	t.Helper()
 	req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
@@ -91,7 +91,7 @@ func signedRequest(t *testing.T, path, event string, body []byte, secret string)
 }
 
 // pushBody is a push payload in the forge's shape.
-func pushBody(t *testing.T, repo, cloneURL, ref, before, after, message string) []byte {
+func pushBody(t testing.TB, repo, cloneURL, ref, before, after, message string) []byte {
 	t.Helper()
 	owner, name, _ := strings.Cut(repo, "/")
 	b, err := json.Marshal(map[string]any{
@@ -124,7 +124,7 @@ type hookReply struct {
 	Error     string `json:"error"`
 }
 
-func decodeReply(t *testing.T, body string) hookReply {
+func decodeReply(t testing.TB, body string) hookReply {
 	t.Helper()
 	var r hookReply
 	if err := json.Unmarshal([]byte(body), &r); err != nil {
@@ -141,14 +141,14 @@ type forgeRepo struct {
 	cloneURL string
 }
 
-func newForgeRepo(t *testing.T, name string) *forgeRepo {
+func newForgeRepo(t testing.TB, name string) *forgeRepo {
 	t.Helper()
 	return &forgeRepo{Repo: gittest.NewRepo(t, "sha1"), srv: gittest.Serve(t, t.TempDir(), gitToken), name: name}
 }
 
 // commitAndPush commits files, publishes the repository and returns the
 // new and the previous head.
-func (r *forgeRepo) commitAndPush(t *testing.T, message string, files map[string]string) (sha, before string) {
+func (r *forgeRepo) commitAndPush(t testing.TB, message string, files map[string]string) (sha, before string) {
 	t.Helper()
 	before = strings.Repeat("0", 40)
 	if out, err := gitOutput(r.Dir, "rev-parse", "--verify", "-q", "HEAD"); err == nil {
@@ -167,7 +167,7 @@ func gitOutput(dir string, args ...string) (string, error) {
 }
 
 // waitRun polls the store until run id is final or the deadline passes.
-func waitRun(t *testing.T, s *Server, id uint) *store.Run {
+func waitRun(t testing.TB, s *Server, id uint) *store.Run {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -185,14 +185,14 @@ func waitRun(t *testing.T, s *Server, id uint) *store.Run {
 	}
 }
 
-func writeFile(t *testing.T, path, content string) {
+func writeFile(t testing.TB, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func gittestTag(t *testing.T, repo *forgeRepo, tag string) {
+func gittestTag(t testing.TB, repo *forgeRepo, tag string) {
 	t.Helper()
 	gittest.Git(t, repo.Dir, "tag", tag)
 	repo.cloneURL = repo.srv.Publish(t, repo.Repo, repo.name)

@@ -31,7 +31,8 @@ func (s Secret) LogValue() slog.Value {
 func (s Secret) String() string { return s.LogValue().String() }
 
 // Config is the resolved configuration of octavo serve. Build it with
-// [Load], or fill it in Go and call [Config.Validate].
+// [Load], which validates every value; a program that embeds octavo passes
+// its own getenv function to Load.
 type Config struct {
 	Listen string
 	// PublicURL always ends in "/"; its path is the prefix every route
@@ -140,8 +141,8 @@ func Load(args []string, getenv func(string) string, out io.Writer) (*Config, er
 	return fromValues(values, getenv)
 }
 
-// readConfigFile overlays the JSON object in path onto values. Keys are
-// setting names; values are strings, numbers, booleans or string lists.
+// readConfigFile overlays the JSON object in path onto values. Its keys are
+// setting names, and its values are strings, numbers, booleans or lists.
 func readConfigFile(path string, values map[string]string) error {
 	raw, err := os.ReadFile(path)
 	if err != nil {

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -102,7 +103,7 @@ func TestFixturesReplay(t *testing.T) {
 			}
 			err = Verify(h, []byte(fixtureSecret), signed)
 			if name == "push-test-delivery-no-secret.json" {
-				if err != ErrMissingSignature {
+				if !errors.Is(err, ErrMissingSignature) {
 					t.Errorf("Verify of unsigned delivery = %v, want ErrMissingSignature", err)
 				}
 			} else if err != nil {
@@ -198,7 +199,7 @@ func TestVerifySignatureHeaders(t *testing.T) {
 			if tt.want == nil && err != nil {
 				t.Errorf("Verify = %v, want nil", err)
 			}
-			if tt.want != nil && !errorsIs(err, tt.want) {
+			if tt.want != nil && !errors.Is(err, tt.want) {
 				t.Errorf("Verify = %v, want %v", err, tt.want)
 			}
 		})
@@ -206,7 +207,7 @@ func TestVerifySignatureHeaders(t *testing.T) {
 
 	t.Run("wrong secret is rejected", func(t *testing.T) {
 		err := Verify(f.header(), []byte("another-secret"), body)
-		if !errorsIs(err, ErrBadSignature) {
+		if !errors.Is(err, ErrBadSignature) {
 			t.Errorf("Verify = %v, want ErrBadSignature", err)
 		}
 	})
@@ -247,7 +248,7 @@ func TestParseEdgeCases(t *testing.T) {
 			h.Set("X-Gitea-Delivery", "d-1")
 			d, err := Parse(h, []byte(tt.body))
 			if tt.wantErr != nil {
-				if !errorsIs(err, tt.wantErr) {
+				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("Parse error = %v, want %v", err, tt.wantErr)
 				}
 				return
@@ -282,7 +283,7 @@ func TestSignedBodyContentTypes(t *testing.T) {
 			h.Set("Content-Type", tt.ct)
 			got, err := SignedBody(h, []byte(tt.body))
 			if tt.wantErr != nil {
-				if !errorsIs(err, tt.wantErr) {
+				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("SignedBody error = %v, want %v", err, tt.wantErr)
 				}
 				return

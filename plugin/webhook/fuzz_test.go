@@ -6,8 +6,6 @@ import (
 	"testing"
 )
 
-func errorsIs(err, target error) bool { return errors.Is(err, target) }
-
 // FuzzParse feeds the captured deliveries and mutations of them to Parse,
 // which must return either a delivery with a known action or an error
 // wrapping ErrMalformed, and never panic.

@@ -14,7 +14,7 @@ import (
 	"strings"
 )
 
-// Action is what the sidecar should do with a delivery.
+// Action is the sidecar's response to a delivery.
 type Action string
 
 // Actions.
@@ -23,8 +23,8 @@ const (
 	ActionRun Action = "run"
 	// ActionCancel cancels the queued and active runs of Delivery.Ref.
 	ActionCancel Action = "cancel"
-	// ActionIgnore records the delivery and does nothing else; Reason says
-	// why.
+	// ActionIgnore records the delivery and does nothing else. Reason
+	// gives the cause.
 	ActionIgnore Action = "ignore"
 )
 
@@ -72,7 +72,7 @@ type Delivery struct {
 	Push *Push
 }
 
-// eventHeaders and deliveryHeaders are consulted in order; Forgejo sends
+// eventHeaders and deliveryHeaders are consulted in order. Forgejo sends
 // both its own and the Gitea names with equal values.
 var (
 	eventHeaders    = []string{"X-Forgejo-Event", "X-Gitea-Event", "X-Gogs-Event", "X-GitHub-Event"}

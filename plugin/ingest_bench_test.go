@@ -1,0 +1,71 @@
+package plugin
+
+import (
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/octavo-ci/octavo/plugin/store"
+)
+
+// millionLinePipeline prints 1,000,000 lines from one step.
+const millionLinePipeline = `def test(ctx):
+    ctx.sh("seq 1000000")
+
+job("test", inputs = ["octavo/push"], run = test)
+`
+
+// BenchmarkIngestMillionLines compares one run of a 1,000,000-line step
+// through the sidecar (checkout, runner, live ingestion into SQLite) with
+// the same runner writing its events to a file. Reported metrics: the
+// sidecar's seconds per run, the runner's alone, and their ratio.
+func BenchmarkIngestMillionLines(b *testing.B) {
+	s, _ := newTestServer(b, map[string]string{"OCTAVO_LOG_LEVEL": "info"})
+	start(b, s)
+	repo := newForgeRepo(b, "acme/big")
+	sha, before := repo.commitAndPush(b, "big output", map[string]string{".octavo/ci.star": millionLinePipeline})
+
+	// Baseline: the runner alone on a checkout, events to a file.
+	work := b.TempDir()
+	checkout := filepath.Join(work, "src")
+	if out, err := exec.Command("git", "clone", "--quiet", repo.Dir, checkout).CombinedOutput(); err != nil {
+		b.Fatalf("clone: %v\n%s", err, out)
+	}
+	push := filepath.Join(work, "push.json")
+	if err := os.WriteFile(push, []byte(`{"sha":"`+sha+`","ref":"refs/heads/main","branch":"main"}`), 0o600); err != nil {
+		b.Fatal(err)
+	}
+
+	var alone, whole time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		events := filepath.Join(work, "events.jsonl")
+		t0 := time.Now()
+		cmd := exec.Command(runnerPath, "run", "--workspace", checkout, "--events", events, "--source", "octavo/push="+push)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("runner alone: %v\n%s", err, out)
+		}
+		alone += time.Since(t0)
+
+		body := pushBody(b, repo.name, repo.cloneURL, "refs/heads/main", before, sha, "big output")
+		req := signedRequest(b, "/hooks", "push", body, hookSecret)
+		req.Header.Set("X-Gitea-Delivery", "bench-ingest-"+itoa(uint(i)))
+		t0 = time.Now()
+		code, out := serveHTTP(s.Handler(), req)
+		if code != http.StatusAccepted {
+			b.Fatalf("push = %d %s", code, out)
+		}
+		r := waitRun(b, s, decodeReply(b, out).RunID)
+		whole += time.Since(t0)
+		if r.State != store.RunComplete || r.LastSeq < 1_000_000 {
+			b.Fatalf("run = %s with %d events (%s), want complete with over 1,000,000", r.State, r.LastSeq, r.Error)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(whole.Seconds()/float64(b.N), "sidecar_s/run")
+	b.ReportMetric(alone.Seconds()/float64(b.N), "runner_alone_s/run")
+	b.ReportMetric(whole.Seconds()/alone.Seconds(), "ratio")
+}
