@@ -21,8 +21,8 @@ type Branch struct {
 	SHA  string
 }
 
-// RepoInfo is what catch-up needs to know about a repository it has never
-// received a delivery from.
+// RepoInfo describes a repository that catch-up checks without having
+// received a delivery from it.
 type RepoInfo struct {
 	Owner, Name, FullName string
 	CloneURL, HTMLURL     string
@@ -37,11 +37,11 @@ type Forge interface {
 }
 
 // CatchUp queues a run for every branch head that was pushed while octavo
-// was down: for each repository that has runs or is listed in extra
-// ("owner/name"), a branch whose head differs from the newest run's sha of
-// that branch (or that has no run) gets a run, at most maxCatchUpPerRepo per
-// repository. A forge error skips that repository and is returned joined
-// with the others after every repository was tried.
+// was down. It checks each repository that has runs or is listed in extra
+// ("owner/name"). A branch whose head differs from the sha of its newest
+// run, or that has no run, gets one, at most maxCatchUpPerRepo per
+// repository. A forge error skips that repository, and all such errors are
+// returned joined after every repository was tried.
 func (q *Queue) CatchUp(ctx context.Context, f Forge, extra []string) error {
 	repos, err := store.ReposWithRuns(ctx, q.db)
 	if err != nil {

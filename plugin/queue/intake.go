@@ -11,7 +11,7 @@ import (
 	"github.com/octavo-ci/octavo/plugin/webhook"
 )
 
-// IntakeResult says what a delivery did.
+// IntakeResult is the outcome of one delivery.
 type IntakeResult struct {
 	// Duplicate is true for a delivery id seen before; Result then repeats
 	// the first delivery's result and nothing else happened.
@@ -233,7 +233,7 @@ func (q *Queue) queueRun(tx *gorm.DB, repo *store.Repo, d *webhook.Delivery) (*s
 }
 
 // afterIntake acts on a committed intake: it stops runners of replaced or
-// canceled runs, tells live viewers and wakes the preparer and workers.
+// canceled runs, notifies live viewers and wakes the preparer and workers.
 func (q *Queue) afterIntake(d *webhook.Delivery, res IntakeResult, stopped []store.StoppedRun, created *store.Run) {
 	switch {
 	case res.Duplicate:

@@ -10,9 +10,9 @@ import (
 )
 
 // prepareLoop fetches the mirror for each new run and looks up the
-// pipeline file at its commit, so the forge learns about a queued run
-// (pending) before a worker is free, and a commit without a pipeline ends as
-// skipped without ever taking a worker.
+// pipeline file at its commit. So the forge gets a pending status for a
+// queued run before a worker is free, and a commit without a pipeline ends
+// as skipped without taking a worker.
 func (q *Queue) prepareLoop(ctx context.Context) {
 	for {
 		select {

@@ -1,7 +1,7 @@
-// Package queue turns webhook deliveries into runs and executes them: the
-// runs table is the queue, workers take runs with one atomic update, each
-// run gets a checkout and an octavo-runner subprocess whose event stream is
-// ingested into the store while it runs.
+// Package queue turns webhook deliveries into runs and executes them. The
+// runs table is the queue, and workers take runs with one atomic update.
+// Each run gets a checkout and an octavo-runner subprocess, whose event
+// stream is ingested into the store while it runs.
 package queue
 
 import (
@@ -187,7 +187,7 @@ func (q *Queue) Run(ctx context.Context) error {
 	return nil
 }
 
-// Wake tells an idle worker that a run was queued.
+// Wake wakes an idle worker because a run was queued.
 func (q *Queue) Wake() {
 	select {
 	case q.wake <- struct{}{}:
@@ -232,7 +232,7 @@ func (q *Queue) notifyRun(tx *gorm.DB, r *store.Run) error {
 	return nil
 }
 
-// publishRun tells live viewers about a committed change of r.
+// publishRun sends a committed change of r to live viewers.
 func (q *Queue) publishRun(r store.Run) {
 	if q.opts.Live != nil {
 		q.opts.Live.RunChanged(r)

@@ -233,7 +233,7 @@ func readPid(t *testing.T, path string) int {
 	return pid
 }
 
-func TestNewPushReplacesActiveRunAndKillsItsTree(t *testing.T) {
+func TestReplaceKillsProcessTree(t *testing.T) {
 	if _, err := exec.LookPath("setsid"); err != nil {
 		t.Skip("setsid not installed")
 	}

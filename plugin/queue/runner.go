@@ -41,7 +41,7 @@ func (q *Queue) runRunner(ctx context.Context, r *store.Run, dir, src string, lo
 	setProcessGroup(cmd)
 
 	// The runner writes to our own pipe rather than exec's, so Wait does
-	// not block on a grandchild that keeps the pipe open; readLines gets a
+	// not block on a grandchild that keeps the pipe open. Reading gets a
 	// deadline after the runner exits instead.
 	stdoutR, stdoutW, err := os.Pipe()
 	if err != nil {

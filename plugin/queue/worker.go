@@ -132,7 +132,7 @@ func (q *Queue) execute(ctx context.Context, r *store.Run) {
 	q.finish(ctx, r, out, log)
 }
 
-// announceActive tells the run observer that r is active, unless the run
+// announceActive notifies the run observer that r is active, unless the run
 // was replaced or canceled meanwhile.
 func (q *Queue) announceActive(ctx context.Context, r *store.Run) error {
 	return q.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -230,7 +230,7 @@ func (q *Queue) writeRunFiles(r *store.Run, dir string) (push, secrets string, e
 	return push, secrets, nil
 }
 
-// finish stores the run's final state and tells the observers, unless a
+// finish stores the run's final state and notifies the observers, unless a
 // replacing push or a cancel ended the run first.
 func (q *Queue) finish(ctx context.Context, r *store.Run, out outcome, log *slog.Logger) {
 	ctx, cancel := cleanupCtx(ctx)

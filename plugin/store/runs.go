@@ -22,7 +22,7 @@ func CreateRun(tx *gorm.DB, r *Run) error {
 // run except (0 for none), with the final state and reason given, and sets
 // ReplacedBy when replacedBy is not nil. It returns the stopped runs as they
 // are now, with State set to the new state; PrevState in the returned
-// slice tells which were active and need their runner stopped.
+// slice marks which were active and need their runner stopped.
 func StopRuns(tx *gorm.DB, repoID uint, ref string, except uint, state RunState, replacedBy *uint, reason string, now time.Time) ([]StoppedRun, error) {
 	var runs []Run
 	err := tx.Where("repo_id = ? AND ref = ? AND state IN ? AND id <> ?", repoID, ref, []RunState{RunQueued, RunActive}, except).

@@ -150,7 +150,8 @@ func (m *Manager) Checkout(ctx context.Context, fullName, sha, dir string) error
 // run executes git with args. When remote is set and a token is
 // configured, the token goes to git as an http.extraHeader scoped to the
 // remote's origin, through GIT_CONFIG_COUNT and friends, so it never shows in
-// argv or the process list. Errors carry git's truncated stderr.
+// argv; a process's environment is readable only by its own user and root.
+// Errors carry git's truncated stderr with the token redacted.
 func (m *Manager) run(ctx context.Context, remote string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, m.git, args...)
 	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=true", "LC_ALL=C")
