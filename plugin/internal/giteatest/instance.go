@@ -279,9 +279,8 @@ ROOT_PATH = %[2]s/log
 	return b.String()
 }
 
-// launch starts gitea web in its own process group, so a Ctrl-C meant for
-// the caller does not reach it before the caller stops it, and waits for
-// its API.
+// launch starts gitea web (see [childAttr] for how it is detached) and
+// waits for its API.
 func (i *Instance) launch(ctx context.Context) error {
 	logFile, err := os.OpenFile(filepath.Join(i.Dir, "log", "stdout.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -294,7 +293,7 @@ func (i *Instance) launch(ctx context.Context) error {
 	cmd.Env = i.environ()
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start gitea web: %w", err)
 	}
