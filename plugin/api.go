@@ -12,7 +12,7 @@ import (
 	"github.com/octavo-ci/octavo/plugin/store"
 )
 
-// apiLogLimit is the most events one log page returns.
+// apiLogLimit is the maximum number of events one log page returns.
 const apiLogLimit = 1000
 
 // registerAPIRoutes adds the read API. The status UI may register the same

@@ -1,6 +1,6 @@
-// Package plugin is the octavo sidecar as a library: [New] builds it from a
-// [config.Config], [Server.Handler] serves its HTTP routes (webhooks, API,
-// status pages, badges, metrics) under the public URL's path prefix, and
+// Package plugin is the octavo sidecar as a library. [New] builds it from
+// a [config.Config], and [Server.Handler] serves its HTTP routes (webhooks,
+// API, status pages, badges, metrics) under the public URL's path prefix.
 // [Server.Run] runs its workers until the context ends. The octavo serve
 // command is a thin main over this API.
 package plugin
