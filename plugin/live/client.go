@@ -47,9 +47,16 @@ const (
 // when ctx or the hub ends (closing with "going away"). Stream owns conn,
 // closes it, and runs exactly one reader goroutine beside itself as the only
 // writer.
+//
+// NOTE: event frames are written straight to the underlying connection,
+// already framed by the hub, so that one write carries a whole batch. That
+// is safe because this goroutine is the connection's only writer: the
+// reader's ping and close handlers are replaced by ones that leave replies
+// to this goroutine, and gorilla/websocket keeps no state between complete
+// messages.
 func (h *Hub) Stream(ctx context.Context, conn *websocket.Conn, st *store.Store, runID uint, after int64) error {
 	defer conn.Close()
-	s := &streamer{hub: h, conn: conn, st: st, runID: runID, last: after, logger: h.logger.With("run_id", runID)}
+	s := &streamer{hub: h, conn: conn, st: st, runID: runID, last: after, pings: make(chan string, 1), logger: h.logger.With("run_id", runID)}
 
 	readDone := make(chan struct{})
 	go s.readPump(readDone)
@@ -72,11 +79,14 @@ type streamer struct {
 	runID    uint
 	last     int64 // highest Seq sent so far
 	readDone <-chan struct{}
+	pings    chan string // ping payloads the writer must answer with a pong
 	logger   *slog.Logger
 }
 
 // readPump discards what the viewer sends and keeps the read deadline moving
-// with each pong. It closes done when the connection fails or closes.
+// with each pong. It closes done when the connection fails or closes. It
+// never writes: pongs are queued for the writer, and a close frame just ends
+// the loop.
 func (s *streamer) readPump(done chan<- struct{}) {
 	defer close(done)
 	s.conn.SetReadLimit(maxReadBytes)
@@ -84,6 +94,14 @@ func (s *streamer) readPump(done chan<- struct{}) {
 	s.conn.SetPongHandler(func(string) error {
 		return s.conn.SetReadDeadline(time.Now().Add(pongWait))
 	})
+	s.conn.SetPingHandler(func(payload string) error {
+		select {
+		case s.pings <- payload:
+		default: // a pong is already due; one answers both
+		}
+		return nil
+	})
+	s.conn.SetCloseHandler(func(int, string) error { return nil })
 	for {
 		if _, _, err := s.conn.NextReader(); err != nil {
 			return
@@ -143,6 +161,11 @@ func (s *streamer) run(ctx context.Context) error {
 				return err
 			}
 
+		case payload := <-s.pings:
+			if err := s.pong(payload); err != nil {
+				return err
+			}
+
 		case <-s.readDone:
 			return errViewerGone
 
@@ -152,9 +175,22 @@ func (s *streamer) run(ctx context.Context) error {
 	}
 }
 
-// sendBatch writes the frames of batch that the viewer has not had yet.
-func (s *streamer) sendBatch(ctx context.Context, batch []Frame, ping *time.Ticker) error {
-	for _, f := range batch {
+// sendBatch writes the frames of batch that the viewer has not had yet: the
+// whole batch in one write when it follows the last sent frame, else frame
+// by frame after filling any gap from the store.
+func (s *streamer) sendBatch(ctx context.Context, batch *Batch, ping *time.Ticker) error {
+	if len(batch.Frames) == 0 {
+		return nil
+	}
+	if batch.Frames[0].Seq == s.last+1 {
+		if err := s.writeRaw(batch.Wire); err != nil {
+			return err
+		}
+		s.last = batch.Frames[len(batch.Frames)-1].Seq
+		return nil
+	}
+
+	for _, f := range batch.Frames {
 		if f.Seq <= s.last {
 			continue // already sent from the store
 		}
@@ -165,7 +201,7 @@ func (s *streamer) sendBatch(ctx context.Context, batch []Frame, ping *time.Tick
 				return err
 			}
 		}
-		if err := s.write(func() error { return s.conn.WritePreparedMessage(f.Prepared) }); err != nil {
+		if err := s.writeRaw(f.Wire); err != nil {
 			return err
 		}
 		s.last = f.Seq
@@ -201,12 +237,15 @@ func (s *streamer) replay(ctx context.Context, before int64, ping *time.Ticker) 
 			_ = s.close(websocket.CloseInternalServerErr, "reading events failed")
 			return fmt.Errorf("replay run %d: %w", s.runID, err)
 		}
+		var wire []byte
 		for _, ev := range events {
-			data := EncodeMessage(ev)
-			if err := s.write(func() error { return s.conn.WriteMessage(websocket.TextMessage, data) }); err != nil {
+			wire = append(wire, textFrame(EncodeMessage(ev))...)
+		}
+		if len(events) > 0 {
+			if err := s.writeRaw(wire); err != nil {
 				return err
 			}
-			s.last = ev.Seq
+			s.last = events[len(events)-1].Seq
 		}
 		if len(events) < replayPage {
 			return nil
@@ -224,20 +263,33 @@ func (s *streamer) replay(ctx context.Context, before int64, ping *time.Ticker) 
 	}
 }
 
-func (s *streamer) write(send func() error) error {
-	_ = s.conn.SetWriteDeadline(time.Now().Add(writeWait))
-	if err := send(); err != nil {
+// writeRaw writes complete websocket frames to the underlying connection.
+func (s *streamer) writeRaw(frames []byte) error {
+	nc := s.conn.UnderlyingConn()
+	_ = nc.SetWriteDeadline(time.Now().Add(writeWait))
+	if _, err := nc.Write(frames); err != nil {
 		return errViewerGone
 	}
 	return nil
 }
 
 func (s *streamer) ping() error {
-	return s.write(func() error { return s.conn.WriteMessage(websocket.PingMessage, nil) })
+	if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
+		return errViewerGone
+	}
+	return nil
+}
+
+func (s *streamer) pong(payload string) error {
+	if err := s.conn.WriteControl(websocket.PongMessage, []byte(payload), time.Now().Add(writeWait)); err != nil {
+		return errViewerGone
+	}
+	return nil
 }
 
 // close sends a close frame and waits briefly for the viewer to answer, so
-// that the viewer reads the close code instead of a reset connection.
+// that the viewer reads the close code instead of a reset connection. The
+// wait ends early if the viewer has already gone.
 func (s *streamer) close(code int, text string) error {
 	msg := websocket.FormatCloseMessage(code, text)
 	if err := s.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(writeWait)); err != nil {

@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"sync"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/octavo-ci/octavo/plugin/notify"
 	"github.com/octavo-ci/octavo/plugin/store"
 )
@@ -48,20 +46,28 @@ const (
 )
 
 // Frame is one event ready to send to viewers. Data is the JSON text of
-// [Message]; Prepared holds the same text framed once for all websocket
-// connections. Frames are shared between subscribers and must not be
-// modified.
+// [Message]; Wire is the same text as one complete websocket text frame,
+// built once for all connections. Frames are shared between subscribers
+// and must not be modified.
 type Frame struct {
-	Seq      int64
-	Data     []byte
-	Prepared *websocket.PreparedMessage
+	Seq  int64
+	Data []byte
+	Wire []byte
+}
+
+// Batch is the frames of one Publish call, in ascending Seq order. Wire is
+// the concatenation of their Wire fields, so that a viewer that needs the
+// whole batch gets it with one write.
+type Batch struct {
+	Frames []Frame
+	Wire   []byte
 }
 
 // Subscription receives the frames of one run. Only the hub goroutine sends
 // on or closes its channel.
 type Subscription struct {
 	runID  uint
-	frames chan []Frame
+	frames chan *Batch
 	ready  chan struct{}
 	reason CloseReason // written by the hub before it closes frames
 }
@@ -70,7 +76,7 @@ type Subscription struct {
 // published and in ascending Seq order. It is closed when the subscription
 // ends; then [Subscription.Reason] says why. Batches are shared with other
 // subscribers and must not be modified.
-func (s *Subscription) Frames() <-chan []Frame { return s.frames }
+func (s *Subscription) Frames() <-chan *Batch { return s.frames }
 
 // Reason returns why the frame channel was closed. It must only be called
 // after a receive from [Subscription.Frames] reported the channel closed.
@@ -183,7 +189,7 @@ func (h *Hub) closed() bool {
 func (h *Hub) Subscribe(ctx context.Context, runID uint) (*Subscription, error) {
 	s := &Subscription{
 		runID:  runID,
-		frames: make(chan []Frame, SubscriberBuffer),
+		frames: make(chan *Batch, SubscriberBuffer),
 		ready:  make(chan struct{}),
 	}
 	select {
@@ -309,15 +315,22 @@ func (h *Hub) deliver(subs map[*Subscription]struct{}, u update, drop func(*Subs
 		return
 	}
 
-	frames := make([]Frame, len(u.events))
+	batch := &Batch{Frames: make([]Frame, len(u.events))}
+	size := 0
 	for i, ev := range u.events {
-		frames[i] = newFrame(ev)
+		batch.Frames[i] = newFrame(ev)
+		size += len(batch.Frames[i].Wire)
 	}
+	batch.Wire = make([]byte, 0, size)
+	for _, f := range batch.Frames {
+		batch.Wire = append(batch.Wire, f.Wire...)
+	}
+
 	for s := range subs {
 		select {
-		case s.frames <- frames:
+		case s.frames <- batch:
 		default:
-			h.logger.Debug("dropped slow viewer", "run_id", u.runID, "seq", frames[0].Seq)
+			h.logger.Debug("dropped slow viewer", "run_id", u.runID, "seq", batch.Frames[0].Seq)
 			drop(s, ReasonSlow)
 		}
 	}
@@ -325,7 +338,5 @@ func (h *Hub) deliver(subs map[*Subscription]struct{}, u update, drop func(*Subs
 
 func newFrame(ev store.RunEvent) Frame {
 	data := EncodeMessage(ev)
-	// NewPreparedMessage only fails for an invalid message type.
-	pm, _ := websocket.NewPreparedMessage(websocket.TextMessage, data)
-	return Frame{Seq: ev.Seq, Data: data, Prepared: pm}
+	return Frame{Seq: ev.Seq, Data: data, Wire: textFrame(data)}
 }

@@ -46,7 +46,7 @@ func receive(t *testing.T, s *Subscription, n int) []int64 {
 			if !ok {
 				t.Fatalf("subscription closed (reason %d) after seqs %v, want %d frames", s.Reason(), seqs, n)
 			}
-			for _, f := range batch {
+			for _, f := range batch.Frames {
 				seqs = append(seqs, f.Seq)
 			}
 		case <-timeout:
@@ -68,7 +68,7 @@ func waitClosed(t *testing.T, s *Subscription) (CloseReason, int) {
 			if !ok {
 				return s.Reason(), n
 			}
-			n += len(batch)
+			n += len(batch.Frames)
 		case <-timeout:
 			t.Fatal("subscription is still open")
 		}
@@ -102,7 +102,7 @@ func TestHubDeliversInOrderToEverySubscriber(t *testing.T) {
 	}
 	select {
 	case batch := <-other.Frames():
-		t.Errorf("subscriber of run 2 got %d frames of run 1", len(batch))
+		t.Errorf("subscriber of run 2 got %d frames of run 1", len(batch.Frames))
 
 	default:
 	}
@@ -124,7 +124,7 @@ func TestHubDropsFullSubscriberOnly(t *testing.T) {
 	go func() {
 		var seqs []int64
 		for batch := range reader.Frames() {
-			for _, f := range batch {
+			for _, f := range batch.Frames {
 				seqs = append(seqs, f.Seq)
 			}
 			if len(seqs) == n {

@@ -1,0 +1,189 @@
+package ui
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/gorilla/websocket"
+
+	"github.com/octavo-ci/octavo/plugin/store"
+	"github.com/octavo-ci/octavo/plugin/ui/uitest"
+)
+
+// Load of the fan-out benchmark: a run printing 10,000 lines/s for two
+// seconds, stored and published in batches of 100 every 10 ms, the way
+// ingestion commits them.
+const (
+	fanoutRate    = 10_000
+	fanoutLines   = 20_000
+	fanoutBatch   = 100
+	fanoutViewers = 1000
+)
+
+// BenchmarkLiveFanout measures how much 1,000 websocket viewers slow down a
+// run that prints 10,000 lines/s: the run's duration (storing and
+// publishing every line at that pace) with the viewers, divided by its
+// duration without any. It also reports how many viewers received every
+// line and the process's peak RSS.
+func BenchmarkLiveFanout(b *testing.B) {
+	for b.Loop() {
+		e := newTestEnv(b, "/", false)
+		repo := uitest.AddRepo(b, e.store, "alice/app", false)
+
+		quiet := uitest.AddRun(b, e.store, repo, "main", store.RunActive, "", 0)
+		alone := ingestAtRate(b, e, quiet.ID)
+
+		watched := uitest.AddRun(b, e.store, repo, "main", store.RunActive, "", 0)
+		var (
+			wg       sync.WaitGroup
+			complete atomic.Int64
+			dropped  atomic.Int64
+		)
+		for range fanoutViewers {
+			conn := e.dialLive(b, watched.ID, 0, nil)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				got := 0
+				for {
+					if _, _, err := conn.ReadMessage(); err != nil {
+						var ce *websocket.CloseError
+						if errors.As(err, &ce) && ce.Code == websocket.CloseNormalClosure && got == fanoutLines {
+							complete.Add(1)
+						} else {
+							dropped.Add(1)
+						}
+						return
+					}
+					got++
+				}
+			}()
+		}
+		waitViewers(b, e, watched.ID, fanoutViewers)
+
+		watchedDuration := ingestAtRate(b, e, watched.ID)
+		e.hub.RunChanged(uitest.SetRunState(b, e.store, watched, store.RunComplete))
+		wg.Wait()
+
+		b.ReportMetric(alone.Seconds(), "s-run-alone")
+		b.ReportMetric(watchedDuration.Seconds(), "s-run-watched")
+		b.ReportMetric(watchedDuration.Seconds()/alone.Seconds(), "duration-ratio")
+		b.ReportMetric(float64(complete.Load()), "viewers-complete")
+		b.ReportMetric(float64(dropped.Load()), "viewers-dropped")
+		b.ReportMetric(peakRSSMiB(b), "peak-rss-MiB")
+	}
+}
+
+// ingestAtRate stores and publishes fanoutLines lines of runID at
+// fanoutRate lines/s and returns how long that took. A run that keeps pace
+// takes fanoutLines/fanoutRate seconds.
+func ingestAtRate(b *testing.B, e *testEnv, runID uint) time.Duration {
+	b.Helper()
+	line := "\x1b[32mok\x1b[0m  github.com/octavo-ci/octavo/plugin/example  0.123s  coverage: 81.4% of statements"
+	interval := time.Second * fanoutBatch / fanoutRate
+	start := time.Now()
+	for k := 0; k < fanoutLines/fanoutBatch; k++ {
+		if wait := time.Until(start.Add(time.Duration(k) * interval)); wait > 0 {
+			time.Sleep(wait)
+		}
+		events := make([]store.RunEvent, fanoutBatch)
+		for i := range events {
+			events[i] = uitest.Line("test", line)
+		}
+		e.hub.Publish(runID, uitest.AddEvents(b, e.store, runID, events...))
+	}
+	return time.Since(start)
+}
+
+// peakRSSMiB reads the process's peak resident set size (VmHWM) on Linux,
+// or returns 0 elsewhere.
+func peakRSSMiB(b *testing.B) float64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			if err != nil {
+				b.Fatalf("parse VmHWM %q: %v", rest, err)
+			}
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// latencySamples is how many lines the browser latency benchmark times.
+const latencySamples = 300
+
+// BenchmarkLineToBrowser measures the time from publishing a line to the
+// line appearing in the DOM of a run page open in headless Chromium, over
+// loopback. The page stamps each line with performance.timeOrigin +
+// performance.now() as it is added, which shares the wall clock with the
+// benchmark, so polling does not add to the measured time.
+func BenchmarkLineToBrowser(b *testing.B) {
+	ctx := newBrowser(b)
+	e := newTestEnv(b, "/", false)
+	repo := uitest.AddRepo(b, e.store, "alice/app", false)
+	run := uitest.AddRun(b, e.store, repo, "main", store.RunActive, "", 0)
+	if err := chromedp.Do(ctx, chromedp.Navigate(e.base+"runs/"+uitoa(run.ID))); err != nil {
+		b.Fatalf("open run page: %v", err)
+	}
+	waitJS(b, ctx, `document.getElementById('live-status').textContent === 'Live'`)
+	evalJS[bool](b, ctx, `window.__seen = {};
+new MutationObserver(records => {
+  const at = performance.timeOrigin + performance.now();
+  for (const r of records) for (const n of r.addedNodes) if (n.dataset && n.dataset.seq) window.__seen[n.dataset.seq] = at;
+}).observe(document.getElementById('log'), {childList: true, subtree: true});
+true`)
+
+	for b.Loop() {
+		latencies := make([]float64, 0, latencySamples)
+		for range latencySamples {
+			stored := uitest.AddEvents(b, e.store, run.ID, uitest.Line("test", "line"))
+			seq := strconv.FormatInt(stored[0].Seq, 10)
+			sent := float64(time.Now().UnixNano()) / 1e6
+			e.hub.Publish(run.ID, stored)
+
+			var seen float64
+			deadline := time.Now().Add(10 * time.Second)
+			for seen == 0 {
+				if time.Now().After(deadline) {
+					b.Fatalf("line %s not shown after 10s", seq)
+				}
+				raw := evalJS[json.RawMessage](b, ctx, `window.__seen["`+seq+`"] || 0`)
+				if err := json.Unmarshal(raw, &seen); err != nil {
+					b.Fatalf("decode %s: %v", raw, err)
+				}
+				if seen == 0 {
+					time.Sleep(time.Millisecond)
+				}
+			}
+			latencies = append(latencies, seen-sent)
+		}
+		sort.Float64s(latencies)
+		b.ReportMetric(percentile(latencies, 0.50), "p50-ms")
+		b.ReportMetric(percentile(latencies, 0.99), "p99-ms")
+		b.ReportMetric(latencies[len(latencies)-1], "max-ms")
+	}
+}
+
+// percentile returns the p-quantile of sorted values by the nearest-rank
+// method.
+func percentile(sorted []float64, p float64) float64 {
+	i := int(p*float64(len(sorted))+0.5) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
