@@ -62,27 +62,33 @@ func (g *group) signal(sig syscall.Signal) error {
 	return err
 }
 
-// wait waits for the first process to exit without reaping it, kills what
-// is left of its group, then reaps it with cmd.Wait and returns Wait's
-// error.
+// wait waits for the first process to exit, kills what is left of its
+// group, reaps the first process with cmd.Wait, and returns Wait's error.
 func (g *group) wait() error {
-	pid := g.cmd.Process.Pid
-	for {
-		var info unix.Siginfo
-		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
-		if !errors.Is(err, unix.EINTR) {
-			break
-		}
+	if awaitExit(g.cmd.Process.Pid) {
+		_ = g.signal(syscall.SIGKILL)
+		g.markReaped()
+		return g.cmd.Wait()
 	}
-	_ = g.signal(syscall.SIGKILL)
 
+	// NOTE: without waitid(WNOWAIT) the first process is reaped before the
+	// group is killed, so in the short gap between the two its id could in
+	// theory be reused as a new process group id.
+	err := g.cmd.Wait()
+	_ = g.signal(syscall.SIGKILL)
+	g.markReaped()
+	return err
+}
+
+// markReaped stops any pending SIGKILL: once the first process is reaped,
+// its id no longer names this group.
+func (g *group) markReaped() {
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	g.reaped = true
 	if g.kill != nil {
 		g.kill.Stop()
 	}
-	g.mu.Unlock()
-	return g.cmd.Wait()
 }
 
 // describeExit explains an exit without an exit code.

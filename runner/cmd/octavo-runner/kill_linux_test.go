@@ -166,3 +166,22 @@ job("stubborn", inputs = ["octavo/push"], run = stubborn)
 		t.Errorf("child %d that ignores SIGTERM survived", pid)
 	}
 }
+
+// TestRunUnwritableEventsExitsNonZero writes events to /dev/full, where
+// every write fails with ENOSPC, so the runner cannot report the run.
+func TestRunUnwritableEventsExitsNonZero(t *testing.T) {
+	ws := newWorkspace(t, runSpec{pipeline: `
+def loud(ctx):
+    ctx.sh("seq 1 100000")
+
+job("loud", inputs = ["octavo/push"], run = loud)
+`})
+
+	code, _, stderr := runCommandLine(t, "run", "--workspace", ws, "--events", "/dev/full")
+	if code != exitFailure {
+		t.Errorf("exit %d, want %d", code, exitFailure)
+	}
+	if !strings.Contains(stderr, "no space left on device") {
+		t.Errorf("stderr %q, want the write error", stderr)
+	}
+}
