@@ -100,7 +100,9 @@ type ShStarted struct {
 }
 
 // ShOutput is one line of a step's output, without its line terminator.
-// Lines longer than the runner's maximum line size arrive as several events.
+// Lines longer than the runner's maximum line size (32 KiB) arrive as
+// several events. Bytes that are not valid UTF-8 arrive as U+FFFD, one per
+// run of invalid bytes.
 type ShOutput struct {
 	Envelope
 	JobID  string `json:"job_id"`
