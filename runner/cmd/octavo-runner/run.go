@@ -148,7 +148,7 @@ func executeRun(inv *invocation, stdout, stderr io.Writer) int {
 	ctx, stopSignals, exitCode := withSignals(context.Background(), logger)
 	defer stopSignals()
 
-	if _, given := inv.payloads[pipeline.SourcePush]; !given {
+	if _, hasPush := inv.payloads[pipeline.SourcePush]; !hasPush {
 		inv.payloads[pipeline.SourcePush] = engine.GitPushPayload(ctx, inv.workspace)
 	}
 
