@@ -24,8 +24,9 @@ import (
 	"runtime/debug"
 )
 
-// version is set at build time with -ldflags "-X main.version=…"; when
-// empty, the module version from the build information is used.
+// version is set at build time with -ldflags "-X main.version=…". When it
+// is empty, the module version or the git revision from the build
+// information is used.
 var version = ""
 
 // Exit codes besides 0 and 128+signal.
@@ -75,8 +76,17 @@ func currentVersion() string {
 	if version != "" {
 		return version
 	}
-	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "dev"
+	}
+	if info.Main.Version != "" && info.Main.Version != "(devel)" {
 		return info.Main.Version
+	}
+	for _, setting := range info.Settings {
+		if setting.Key == "vcs.revision" && len(setting.Value) >= 12 {
+			return "dev-" + setting.Value[:12]
+		}
 	}
 	return "dev"
 }
