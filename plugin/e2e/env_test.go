@@ -97,18 +97,30 @@ func newEnvWithoutRegister(t *testing.T, prefix, secret string, settings ...stri
 
 // start starts octavo serve with e.cfg on a free port and stops it when the
 // test ends.
+// A restart reuses the port of the first start, so that the registered
+// webhook URL stays valid.
 func (e *env) start() {
 	e.t.Helper()
-	port, err := giteatest.FreePort()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if e.cfg.Listen == "" {
-		e.cfg.Listen = "127.0.0.1:" + strconv.Itoa(port)
-	}
-	sidecar, err := giteatest.StartSidecar(e.t.Context(), e.cfg)
-	if err != nil {
-		e.t.Fatal(err)
+	fixed := e.cfg.Listen != ""
+	var sidecar *giteatest.Sidecar
+	// Another process can take a free port before octavo binds it, so a
+	// fresh port is tried up to three times.
+	for attempt := 1; ; attempt++ {
+		if !fixed {
+			port, err := giteatest.FreePort()
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			e.cfg.Listen = "127.0.0.1:" + strconv.Itoa(port)
+		}
+		var err error
+		sidecar, err = giteatest.StartSidecar(e.t.Context(), e.cfg)
+		if err == nil {
+			break
+		}
+		if fixed || attempt == 3 {
+			e.t.Fatal(err)
+		}
 	}
 	e.sidecar = sidecar
 	e.t.Cleanup(func() {

@@ -254,6 +254,9 @@ job("build", inputs = ["octavo/push"], run = build)
 	if tagRun.State != "complete" {
 		t.Errorf("tag run is %s/%s (%s), want complete: the pipeline checks push.tag", tagRun.State, tagRun.FailureKind, tagRun.Error)
 	}
+	if tagRun.Tag != "v1.0.0" || tagRun.Branch != "" {
+		t.Errorf("tag run has tag %q and branch %q, want tag v1.0.0 and no branch", tagRun.Tag, tagRun.Branch)
+	}
 
 	// Wait until octavo responded to the tag's create delivery, then count.
 	e.waitDelivery(hook.ID, "of the tag's create event", func(d giteatest.Delivery) bool {
