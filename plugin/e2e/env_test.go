@@ -96,9 +96,8 @@ func newEnvWithoutRegister(t *testing.T, prefix, secret string, settings ...stri
 }
 
 // start starts octavo serve with e.cfg on a free port and stops it when the
-// test ends.
-// A restart reuses the port of the first start, so that the registered
-// webhook URL stays valid.
+// test ends. A restart reuses the port of the first start, so that the
+// registered webhook URL stays valid.
 func (e *env) start() {
 	e.t.Helper()
 	fixed := e.cfg.Listen != ""
