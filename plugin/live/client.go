@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -26,6 +27,9 @@ const (
 	maxReadBytes = 512
 	// replayPage is how many stored events one store query reads.
 	replayPage = 1000
+	// maxBatchesPerWrite bounds how many queued batches one write to a
+	// viewer combines.
+	maxBatchesPerWrite = 64
 	// closeWait is how long the server waits for the viewer's reply to a
 	// close frame before it closes the connection.
 	closeWait = time.Second
@@ -152,8 +156,28 @@ func (s *streamer) run(ctx context.Context) error {
 			if !ok {
 				return s.subscriptionClosed(ctx, sub.Reason(), ping)
 			}
-			if err := s.sendBatch(ctx, batch, ping); err != nil {
+			// Take what else is queued, so that a viewer that fell
+			// behind catches up with fewer, larger writes.
+			batches := []*Batch{batch}
+			closed := false
+		drain:
+			for len(batches) < maxBatchesPerWrite {
+				select {
+				case more, ok := <-sub.Frames():
+					if !ok {
+						closed = true
+						break drain
+					}
+					batches = append(batches, more)
+				default:
+					break drain
+				}
+			}
+			if err := s.sendBatches(ctx, batches, ping); err != nil {
 				return err
+			}
+			if closed {
+				return s.subscriptionClosed(ctx, sub.Reason(), ping)
 			}
 
 		case <-ping.C:
@@ -173,6 +197,37 @@ func (s *streamer) run(ctx context.Context) error {
 			return s.close(websocket.CloseGoingAway, "server is shutting down")
 		}
 	}
+}
+
+// sendBatches writes batches with one vectored write when they continue
+// the last sent frame without a gap, and else one by one through sendBatch.
+func (s *streamer) sendBatches(ctx context.Context, batches []*Batch, ping *time.Ticker) error {
+	next := s.last + 1
+	wire := make(net.Buffers, 0, len(batches))
+	for _, b := range batches {
+		if len(b.Frames) == 0 || b.Frames[0].Seq != next {
+			wire = nil
+			break
+		}
+		wire = append(wire, b.Wire)
+		next = b.Frames[len(b.Frames)-1].Seq + 1
+	}
+	if wire != nil {
+		nc := s.conn.UnderlyingConn()
+		_ = nc.SetWriteDeadline(time.Now().Add(writeWait))
+		if _, err := wire.WriteTo(nc); err != nil {
+			return errViewerGone
+		}
+		s.last = next - 1
+		return nil
+	}
+
+	for _, b := range batches {
+		if err := s.sendBatch(ctx, b, ping); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // sendBatch writes the frames of batch that the viewer has not had yet: the
