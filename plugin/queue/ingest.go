@@ -53,11 +53,19 @@ func newIngester(q *Queue, r *store.Run, log *slog.Logger) *ingester {
 	return &ingester{q: q, run: r, log: log, seq: r.LastSeq}
 }
 
-// readLines splits r into complete lines and sends copies to out, which it
-// closes at EOF. A trailing fragment without a newline is not an event
-// (the runner died mid-write) and is dropped with a warning, and so is a
-// line longer than maxEventLine.
-func (g *ingester) readLines(r io.Reader, out chan<- []byte) {
+// streamLine is one complete line of the event stream, decoded by the
+// reading goroutine so decoding overlaps with the database writes.
+type streamLine struct {
+	raw []byte
+	ev  any
+	err error
+}
+
+// readLines splits r into complete lines, decodes them and sends them to
+// out, which it closes at EOF. A trailing fragment without a newline is not
+// an event (the runner died mid-write) and is dropped with a warning, and so
+// is a line longer than maxEventLine.
+func (g *ingester) readLines(r io.Reader, out chan<- streamLine) {
 	defer close(out)
 	br := bufio.NewReaderSize(r, 64<<10)
 	var long []byte
@@ -76,7 +84,9 @@ func (g *ingester) readLines(r io.Reader, out chan<- []byte) {
 				line = append(long, chunk...)
 				long = long[:0]
 			}
-			out <- bytes.Clone(bytes.TrimRight(line, "\r\n"))
+			raw := bytes.Clone(bytes.TrimRight(line, "\r\n"))
+			ev, err := schema.Decode(raw)
+			out <- streamLine{raw: raw, ev: ev, err: err}
 		case errors.Is(err, bufio.ErrBufferFull):
 			if !tooLong {
 				long = append(long, chunk...)
@@ -97,10 +107,10 @@ func (g *ingester) readLines(r io.Reader, out chan<- []byte) {
 }
 
 // writeLoop commits the lines from in in batches until in is closed.
-func (g *ingester) writeLoop(ctx context.Context, in <-chan []byte) {
+func (g *ingester) writeLoop(ctx context.Context, in <-chan streamLine) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
-	batch := make([][]byte, 0, maxBatch)
+	batch := make([]streamLine, 0, maxBatch)
 	for {
 		line, ok := <-in
 		if !ok {
@@ -127,14 +137,14 @@ func (g *ingester) writeLoop(ctx context.Context, in <-chan []byte) {
 
 // flush decodes a batch and stores its events, jobs and steps in one
 // transaction, then hands the events to live viewers.
-func (g *ingester) flush(ctx context.Context, lines [][]byte) {
+func (g *ingester) flush(ctx context.Context, lines []streamLine) {
 	ctx, cancel := cleanupCtx(ctx)
 	defer cancel()
 
 	events := make([]store.RunEvent, 0, len(lines))
 	decoded := make([]any, 0, len(lines))
 	for _, line := range lines {
-		ev, err := schema.Decode(line)
+		ev, err := line.ev, line.err
 		if errors.Is(err, schema.ErrUnknownType) {
 			g.unknown++
 			if g.q.opts.Metrics != nil {
@@ -154,7 +164,7 @@ func (g *ingester) flush(ctx context.Context, lines [][]byte) {
 		env := envelopeOf(ev)
 		events = append(events, store.RunEvent{
 			RunID: g.run.ID, Seq: g.seq + int64(len(events)) + 1,
-			Type: string(env.Type), JobName: jobNameOf(ev), AtMs: env.AtMs, Data: string(line),
+			Type: string(env.Type), JobName: jobNameOf(ev), AtMs: env.AtMs, Data: string(line.raw),
 		})
 		decoded = append(decoded, ev)
 	}
@@ -171,7 +181,7 @@ func (g *ingester) flush(ctx context.Context, lines [][]byte) {
 		}
 	}
 
-	err := g.q.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := g.q.prepared.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := store.AppendEvents(tx, g.run.ID, events); err != nil {
 			return err
 		}

@@ -74,7 +74,7 @@ func (q *Queue) runRunner(ctx context.Context, r *store.Run, dir, src string, lo
 	}()
 
 	ing := newIngester(q, r, log)
-	lines := make(chan []byte, 4096)
+	lines := make(chan streamLine, 4096)
 	written := make(chan struct{})
 	go ing.readLines(stdoutR, lines)
 	go func() {
