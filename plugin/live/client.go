@@ -202,6 +202,9 @@ func (s *streamer) run(ctx context.Context) error {
 // sendBatches writes batches with one vectored write when they continue
 // the last sent frame without a gap, and else one by one through sendBatch.
 func (s *streamer) sendBatches(ctx context.Context, batches []*Batch, ping *time.Ticker) error {
+	if len(batches) == 1 {
+		return s.sendBatch(ctx, batches[0], ping)
+	}
 	next := s.last + 1
 	wire := make(net.Buffers, 0, len(batches))
 	for _, b := range batches {

@@ -115,13 +115,15 @@ type update struct {
 
 var _ notify.LiveSink = (*Hub)(nil)
 
-// NewHub returns a hub. Nothing is delivered until [Hub.Run] is running.
+// NewHub returns a hub that logs to logger as it is (callers add the
+// component attribute); nil discards the logs. Nothing is delivered until
+// [Hub.Run] is running.
 func NewHub(logger *slog.Logger) *Hub {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Hub{
-		logger:     logger.With("component", "live"),
+		logger:     logger,
 		register:   make(chan *Subscription),
 		unregister: make(chan *Subscription),
 		count:      make(chan countRequest),

@@ -257,3 +257,83 @@ func percentile(sorted []float64, p float64) float64 {
 	i := int(p*float64(len(sorted))+0.5) - 1
 	return sorted[min(max(i, 0), len(sorted)-1)]
 }
+
+// hugeLogLines is the length of the log in the huge-log benchmarks.
+const hugeLogLines = 1_000_000
+
+// addHugeLog stores hugeLogLines output lines for runID with one SQL
+// statement, which takes seconds where row-by-row inserts take minutes.
+func addHugeLog(b *testing.B, e *testEnv, runID uint) {
+	b.Helper()
+	err := e.store.DB.Exec(`WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < ?)
+INSERT INTO run_events (run_id, seq, type, job_name, at_ms, data)
+SELECT ?, x, 'sh_output', 'test', 0, '{"type":"sh_output","job_id":"test","seq":1,"stream":"stdout","line":"line ' || x || '"}' FROM n`,
+		hugeLogLines, runID).Error
+	if err != nil {
+		b.Fatalf("insert %d events: %v", hugeLogLines, err)
+	}
+	if err := e.store.DB.Model(&store.Run{}).Where("id = ?", runID).Update("last_seq", hugeLogLines).Error; err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkRunPageHugeLog measures serving the run page of a run with a
+// 1,000,000-line log (which renders only the tail) and one page of earlier
+// lines from the middle of the log through the events API.
+func BenchmarkRunPageHugeLog(b *testing.B) {
+	e := newTestEnv(b, "/", false)
+	repo := uitest.AddRepo(b, e.store, "alice/app", false)
+	run := uitest.AddRun(b, e.store, repo, "main", store.RunComplete, "", time.Minute)
+	addHugeLog(b, e, run.ID)
+
+	b.Run("page", func(b *testing.B) {
+		for b.Loop() {
+			resp, body := e.get(b, "/runs/"+uitoa(run.ID))
+			if resp.StatusCode != http.StatusOK || !strings.Contains(body, `data-seq="1000000"`) {
+				b.Fatalf("status %d, or the page lacks the last line", resp.StatusCode)
+			}
+		}
+	})
+	b.Run("earlier-page", func(b *testing.B) {
+		for b.Loop() {
+			resp, body := e.get(b, "/api/v1/runs/"+uitoa(run.ID)+"/events?job=test&before=500000&limit=500")
+			if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"seq":499999`) {
+				b.Fatalf("status %d, or the page lacks seq 499999", resp.StatusCode)
+			}
+		}
+	})
+}
+
+// BenchmarkBrowserHugeLog measures how long headless Chromium takes to load
+// and lay out the run page of a 1,000,000-line log, and how long one "load
+// earlier lines" click takes until the lines are in the page.
+func BenchmarkBrowserHugeLog(b *testing.B) {
+	ctx := newBrowser(b)
+	e := newTestEnv(b, "/", false)
+	repo := uitest.AddRepo(b, e.store, "alice/app", false)
+	run := uitest.AddRun(b, e.store, repo, "main", store.RunComplete, "", time.Minute)
+	if err := e.store.DB.Create(&store.Job{RunID: run.ID, Name: "test", Inputs: `["octavo/push"]`, State: "succeeded"}).Error; err != nil {
+		b.Fatal(err)
+	}
+	addHugeLog(b, e, run.ID)
+
+	for b.Loop() {
+		start := time.Now()
+		if err := chromedp.Do(ctx, chromedp.Navigate(e.base+"runs/"+uitoa(run.ID))); err != nil {
+			b.Fatalf("open run page: %v", err)
+		}
+		waitJS(b, ctx, `document.querySelector('.line[data-seq="1000000"]') !== null`)
+		loaded := time.Since(start)
+
+		start = time.Now()
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`section.job[data-job="test"] button.earlier`))); err != nil {
+			b.Fatalf("click load earlier: %v", err)
+		}
+		waitJS(b, ctx, `document.querySelector('.line[data-seq="998501"]') !== null`)
+		earlier := time.Since(start)
+
+		b.ReportMetric(float64(loaded.Milliseconds()), "load-ms")
+		b.ReportMetric(float64(earlier.Milliseconds()), "earlier-ms")
+		b.ReportMetric(float64(evalJS[int](b, ctx, `document.querySelectorAll('.line').length`)), "lines-in-dom")
+	}
+}
