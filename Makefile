@@ -39,6 +39,9 @@ e2e:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
+bench-ui:
+	$(GO) test -run '^$$' -bench . -benchmem ./plugin/ui/... ./plugin/live/...
+
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
