@@ -45,10 +45,11 @@ const (
 
 // Stream sends the events of runID with Seq > after to conn: first the stored
 // ones, then live ones from the hub, in ascending Seq order with none
-// repeated. It returns when the run has reached a final state and every
-// event was sent (closing with a normal close frame), when the viewer goes
-// away, when the viewer falls behind (closing with [CodeFellBehind]), or
-// when ctx or the hub ends (closing with "going away"). Stream owns conn,
+// repeated. It returns in four cases. When the run has reached a final state
+// and every event was sent, it closes with a normal close frame. When the
+// viewer falls behind, it closes with [CodeFellBehind]. When ctx or the hub
+// ends, it closes with "going away". When the viewer goes away, it just
+// returns. Stream owns conn,
 // closes it, and runs exactly one reader goroutine beside itself as the only
 // writer.
 //
@@ -83,7 +84,7 @@ type streamer struct {
 	runID    uint
 	last     int64 // highest Seq sent so far
 	readDone <-chan struct{}
-	pings    chan string // ping payloads the writer must answer with a pong
+	pings    chan string // payloads of pings the writer replies to with a pong
 	logger   *slog.Logger
 }
 
@@ -101,7 +102,7 @@ func (s *streamer) readPump(done chan<- struct{}) {
 	s.conn.SetPingHandler(func(payload string) error {
 		select {
 		case s.pings <- payload:
-		default: // a pong is already due; one answers both
+		default: // a pong is already due, and one pong replies to both
 		}
 		return nil
 	})
@@ -282,9 +283,9 @@ func (s *streamer) subscriptionClosed(ctx context.Context, reason CloseReason, p
 	}
 }
 
-// replay sends stored events after s.last, stopping before Seq before when
-// before is positive, a page at a time. Between pages it answers the ping
-// ticker and notices a viewer that went away.
+// replay sends stored events after s.last, a page at a time, stopping before
+// Seq before when before is positive. Between pages it sends due pings and
+// returns if the viewer went away.
 func (s *streamer) replay(ctx context.Context, before int64, ping *time.Ticker) error {
 	for {
 		events, err := s.st.PageRunEvents(ctx, store.EventPage{RunID: s.runID, After: s.last, Before: before, Limit: replayPage})

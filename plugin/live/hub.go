@@ -27,7 +27,7 @@ const (
 	maxPendingEvents = 100_000
 )
 
-// CloseReason says why the hub closed a subscription's frame channel.
+// CloseReason is the reason the hub closed a subscription's frame channel.
 type CloseReason int
 
 // Close reasons.
@@ -74,7 +74,7 @@ type Subscription struct {
 
 // Frames returns the channel of live frames, in batches as they were
 // published and in ascending Seq order. It is closed when the subscription
-// ends; then [Subscription.Reason] says why. Batches are shared with other
+// ends, and then [Subscription.Reason] returns why. Batches are shared with other
 // subscribers and must not be modified.
 func (s *Subscription) Frames() <-chan *Batch { return s.frames }
 

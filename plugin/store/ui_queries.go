@@ -16,7 +16,7 @@ type EventPage struct {
 	After int64
 	// Before, when positive, keeps only events with Seq < Before.
 	Before int64
-	// Job, when not nil, keeps only the events of that job; a pointer to ""
+	// Job, when not nil, keeps only the events of that job. A pointer to ""
 	// keeps only the run's own events, which belong to no job.
 	Job *string
 	// Limit is the maximum number of events returned; it must be positive.

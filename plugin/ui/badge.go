@@ -29,8 +29,8 @@ const (
 // badgeLabel is the left half of every badge.
 const badgeLabel = "octavo"
 
-// badgeStates are the run states a badge considers: a queued run may still
-// end as skipped, and replaced, canceled and skipped runs say nothing about
+// badgeStates are the run states a badge considers. A queued run may still
+// end as skipped, and replaced, canceled and skipped runs show nothing about
 // the branch's health.
 var badgeStates = []store.RunState{store.RunActive, store.RunComplete, store.RunFailed}
 
@@ -81,9 +81,9 @@ func (u *UI) latestRun(ctx context.Context, repo store.Repo, branch string, stat
 
 // badgeRepoState reads the state a badge shows and the HTTP status to send
 // it with. A public repository without a matching run is unknown with 200.
-// A missing or private repository is unknown with 404, identical for both so
-// that nothing tells a private repository exists; the body is still a badge,
-// which browsers show in an <img> whatever the status.
+// A missing or private repository is unknown with 404, identical for both,
+// so that no response reveals a private repository. The body is still a
+// badge, which browsers show in an <img> whatever the status.
 func (u *UI) badgeRepoState(r *http.Request) (string, int, error) {
 	vars := mux.Vars(r)
 	repo, found, err := u.store.PublicRepo(r.Context(), vars["owner"], vars["repo"])

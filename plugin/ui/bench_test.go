@@ -80,9 +80,10 @@ func BenchmarkLiveFanout(b *testing.B) {
 	}
 }
 
-// rawViewer is a websocket client that only counts messages. It stands in
-// for a browser on another machine: gorilla's client would spend more CPU
-// per message than the server under test and so measure itself.
+// rawViewer is a websocket client that only counts messages, in place of a
+// browser on another machine. The gorilla/websocket client would spend more
+// CPU per message than the server under test, so the benchmark would measure
+// the client.
 type rawViewer struct {
 	conn net.Conn
 	br   *bufio.Reader

@@ -1,7 +1,7 @@
 // Package ui serves the status page: the repository, run list and run pages,
 // the JSON API, the live log websocket, badges and the CCTray feed. Runs of
-// private repositories are invisible on every route: they answer exactly
-// like a run or repository that does not exist.
+// private repositories are invisible on every route: every response about
+// them is the one for a run or repository that does not exist.
 package ui
 
 import (
@@ -27,7 +27,7 @@ type Options struct {
 	Store *store.Store
 	// Hub streams live events to the websocket. Required.
 	Hub *live.Hub
-	// PublicURL is where users reach the status page, such as
+	// PublicURL is the URL users reach the status page at, such as
 	// https://ci.example.com/ci/. Its path is the prefix of every link and
 	// asset URL the pages write, and its host is the websocket's allowed
 	// Origin. Nil means the site root and an Origin equal to the request's
@@ -146,8 +146,8 @@ func (u *UI) link(rel string) string {
 	return u.base + rel
 }
 
-// notFound writes the same 404 for missing and private things, so a
-// response never tells that a private repository exists.
+// notFound writes the same 404 for missing and private things, so that no
+// response reveals a private repository.
 func (u *UI) notFound(w http.ResponseWriter) {
 	http.Error(w, "404 page not found", http.StatusNotFound)
 }

@@ -245,9 +245,9 @@ func TestLiveDropsSlowViewerOnly(t *testing.T) {
 		fastSeen.Store(int64(i))
 	}
 
-	// The slow viewer gets what was buffered for it, then the close code
-	// that tells it to reconnect, or, if the server's write deadline ran
-	// out first, a closed connection.
+	// The slow viewer gets what was buffered for it and then the close code
+	// that asks it to reconnect. If the server's write deadline ran out
+	// first, it gets a closed connection instead.
 	_ = slow.SetReadDeadline(time.Now().Add(20 * time.Second))
 	var last int64
 	for {

@@ -1,6 +1,6 @@
-// Live log of a run page. The server renders the tail of the log; this
-// script streams the rest over the run's websocket, resuming after the last
-// sequence number it has shown whenever the connection drops, and loads
+// Live log of a run page. The server renders the tail of the log. This
+// script streams the rest over the run's websocket and resumes after the
+// last sequence number it has shown whenever the connection drops. It loads
 // earlier lines on demand through the events API. Every line's HTML comes
 // from the server, which escapes the output; the script adds no markup of
 // its own beyond the line containers.
@@ -96,8 +96,11 @@
       state.className = "state running";
     }
     if (state && ev.type === "job_finished") {
+      var outcomeClass = "";
+      if (ev.outcome === "succeeded") outcomeClass = "passing";
+      if (ev.outcome === "failed") outcomeClass = "failing";
       state.textContent = ev.outcome;
-      state.className = "state " + (ev.outcome === "succeeded" ? "passing" : ev.outcome === "failed" ? "failing" : "");
+      state.className = "state " + outcomeClass;
     }
     var steps = pane.section.querySelector("[data-steps]");
     if (!steps) return;

@@ -24,7 +24,7 @@ import (
 // ESC[99999C in untrusted output cannot make one line allocate megabytes.
 const maxColumns = 10000
 
-// colorKind says which of a colour's fields is meaningful.
+// colorKind selects which of a colour's fields is meaningful.
 type colorKind uint8
 
 const (
