@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -121,9 +122,39 @@ func run(ctx context.Context, args []string, e env, stdout, stderr io.Writer) in
 	code, err := r.run(ctx, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "octavo register: %v\n", err)
+		if h := hint(err, opts); h != "" {
+			fmt.Fprintf(stderr, "  %s\n", h)
+		}
 		return exitFailed
 	}
 	return code
+}
+
+// hint returns the setting to check for a failed forge call, or "" when
+// the error names its cause well enough.
+func hint(err error, opts options) string {
+	scope := "write:repository"
+	if opts.org != "" {
+		scope = "write:organization"
+	}
+	var transportErr *url.Error
+	switch {
+	case errors.Is(err, forge.ErrUnauthorized):
+		return "The forge rejected OCTAVO_FORGE_TOKEN (or OCTAVO_FORGE_TOKEN_FILE): set it to a valid token with the " + scope + " scope, created by a user with admin rights on the " + targetNoun(opts) + "."
+	case errors.Is(err, forge.ErrNotFound):
+		return "Check the " + targetNoun(opts) + " name, and that the user of OCTAVO_FORGE_TOKEN can see it: a forge responds 404 to a token that may not."
+	case errors.As(err, &transportErr) && !errors.Is(err, context.Canceled):
+		return "Check OCTAVO_FORGE_URL and that the forge is up: no response arrived from it."
+	default:
+		return ""
+	}
+}
+
+func targetNoun(opts options) string {
+	if opts.org != "" {
+		return "organisation"
+	}
+	return "repository"
 }
 
 // parseArgs reads flags before and after the one positional argument, so
