@@ -173,3 +173,31 @@ func TestHookRejectsBadInput(t *testing.T) {
 		t.Errorf("%d runs after only bad or ignored deliveries, want 0", runs)
 	}
 }
+
+func TestMetricsCountDeliveries(t *testing.T) {
+	s, _ := newTestServer(t, nil)
+	h := s.Handler()
+	body := pushBody(t, "acme/app", "http://127.0.0.1:1/acme/app.git", "refs/heads/main", strings.Repeat("a", 40), strings.Repeat("b", 40), "m")
+	if code, out := serveHTTP(h, signedRequest(t, "/hooks", "push", body, hookSecret)); code != http.StatusAccepted {
+		t.Fatalf("push = %d %s, want 202", code, out)
+	}
+	if code, _ := serveHTTP(h, signedRequest(t, "/hooks", "push", body, "wrong")); code != http.StatusUnauthorized {
+		t.Fatalf("wrongly signed push = %d, want 401", code)
+	}
+
+	code, out := serveHTTP(h, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if code != http.StatusOK {
+		t.Fatalf("GET /metrics = %d, want 200", code)
+	}
+	for _, want := range []string{
+		`octavo_deliveries_total{result="queued"} 1`,
+		`octavo_deliveries_total{result="rejected"} 1`,
+		"octavo_queue_length 1",
+		"octavo_active_runs 0",
+		"octavo_ingest_lag_seconds_bucket",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}

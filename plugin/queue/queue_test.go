@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,6 +54,7 @@ func TestRunResults(t *testing.T) {
 		{"run_finished not last crashed", append(append([]string{}, happyEvents...), runSuccess, happyEvents[1]), "", 0, store.RunFailed, store.FailureProcessCrashed, 8},
 		{"unknown and invalid lines are skipped", append(append([]string{`{"at_ms":1,"type":"future_thing"}`, `not json`, `{"type":""}`}, happyEvents...), runSuccess), "", 0, store.RunComplete, store.FailureNone, 7},
 		{"partial last line is no event", append(happyEvents, runSuccess), `printf '{"at_ms":1,"type":"log","message":"cut'`, 0, store.RunComplete, store.FailureNone, 7},
+		{"runner killed mid-run crashed", happyEvents, "kill -KILL $$", 0, store.RunFailed, store.FailureProcessCrashed, 6},
 		{"run timeout is timed out", happyEvents, "sleep 30", 500 * time.Millisecond, store.RunFailed, store.FailureTimedOut, 6},
 	}
 	for _, tt := range tests {
@@ -332,5 +334,49 @@ func TestReconcileLeavesOtherReplicasAlone(t *testing.T) {
 	r, _ := store.GetRun(t.Context(), h.st.DB, res.RunID)
 	if r.State != store.RunActive {
 		t.Errorf("run of another replica = %s, want active", r.State)
+	}
+}
+
+// TestShutdownLeavesRunForReconciliation stops the queue while a step runs:
+// after the grace period the step is killed and the run stays active, so
+// the next start re-queues it.
+func TestShutdownLeavesRunForReconciliation(t *testing.T) {
+	if _, err := exec.LookPath("setsid"); err != nil {
+		t.Skip("setsid not installed")
+	}
+	h := newHarness(t, fakeRunner(t), func(o *Options) { o.ShutdownGrace = 300 * time.Millisecond })
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- h.q.Run(ctx) }()
+
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	res := h.push("main", pidPipeline(pidFile))
+	pid := readPid(t, pidFile)
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run = %v, want nil", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return 30s after cancel")
+	}
+	waitFor(t, "step process to end after the grace period", func() bool { return !alive(pid) })
+
+	r, err := store.GetRun(t.Context(), h.st.DB, res.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.State != store.RunActive {
+		t.Errorf("run after shutdown = %s, want active for reconciliation", r.State)
+	}
+
+	if err := h.q.Reconcile(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	r, _ = store.GetRun(t.Context(), h.st.DB, res.RunID)
+	if r.State != store.RunQueued || r.LastSeq != 0 {
+		t.Errorf("run after reconcile = %s last_seq %d, want queued with its events cleared", r.State, r.LastSeq)
 	}
 }
