@@ -111,7 +111,7 @@ func TestLoadGenerator(t *testing.T) {
 // into a SQLite store, sent by a second process over loopback with 16
 // connections, and checks that every delivery was stored exactly once.
 // Workers are not started, so only intake is measured. Reported metrics:
-// deliveries/s and the p99 time to the 202 answer.
+// deliveries/s and the p99 time to the 202 response.
 func BenchmarkWebhookIntake(b *testing.B) {
 	const perRound = 2000
 	vars := map[string]string{

@@ -12,8 +12,9 @@ import (
 	"github.com/octavo-ci/octavo/plugin/store"
 )
 
-// statusForge records the commit statuses posted to it. It stands in for
-// the forge's status API only; the repositories come from a real git server.
+// statusForge records the commit statuses posted to it. It replaces only
+// the forge's status API, because the repositories come from a real git
+// server.
 type statusForge struct {
 	mu    sync.Mutex
 	posts []postedStatus
@@ -58,8 +59,8 @@ func (f *statusForge) statuses(sha string) []postedStatus {
 }
 
 // TestCommitStatusesFollowTheRun checks the wiring from the queue to the
-// status outbox: a commit with a pipeline ends with a success status that
-// links to the run page under the public URL's prefix, and a commit without
+// status outbox. A commit with a pipeline ends with a success status that
+// links to the run page under the public URL's prefix. A commit without
 // one gets no status at all.
 func TestCommitStatusesFollowTheRun(t *testing.T) {
 	forge := &statusForge{}
