@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -53,7 +54,15 @@ func TestBrowserLiveLog(t *testing.T) {
 	feed(uitest.Lines("test", "live line ", 100)...)
 	feed(uitest.Line("test", "same line"), uitest.Line("test", "same line"))
 	feed(uitest.Line("test", "\x1b[1;31mred bold\x1b[0m and <b>not bold</b>"))
+	feed(uitest.Line("test", strings.Repeat("long-line-without-spaces-", 400)))
+	feed(uitest.Line("test", "downloading 10%\rdownloading 55%\rdownloaded 100%"))
 	waitSeq(total)
+	if !evalJS[bool](t, ctx, `(() => { const l = document.querySelector('.log[data-log="test"]'); return l.scrollWidth <= l.clientWidth; })()`) {
+		t.Error("a long line makes the log scroll sideways, want it wrapped")
+	}
+	if got := evalJS[string](t, ctx, `document.querySelector('.line[data-seq="`+strconv.FormatInt(total, 10)+`"]').textContent`); got != "downloaded 100%" {
+		t.Errorf("progress line shows %q, want its last state %q", got, "downloaded 100%")
+	}
 
 	if n := tracker.closeAll(); n != 1 {
 		t.Fatalf("closed %d websockets, want the page's 1", n)

@@ -109,6 +109,9 @@ func TestRunPage(t *testing.T) {
 	if strings.Contains(body, "<script>alert") {
 		t.Error("run page contains unescaped output markup")
 	}
+	if got := resp.Header.Get("Content-Security-Policy"); !strings.Contains(got, "script-src 'self'") {
+		t.Errorf("Content-Security-Policy = %q, want script-src 'self'", got)
+	}
 }
 
 func TestPrivateRepoIsNotFoundEverywhere(t *testing.T) {
