@@ -94,7 +94,13 @@ type harnessOption func(*Options)
 func newHarness(t *testing.T, runner string, opts ...harnessOption) *harness {
 	t.Helper()
 	dataDir := t.TempDir()
-	st, err := store.Open(t.Context(), store.Options{DSN: filepath.Join(dataDir, "octavo.db")})
+	return newHarnessDSN(t, runner, filepath.Join(dataDir, "octavo.db"), dataDir, opts...)
+}
+
+// newHarnessDSN is newHarness on the database dsn.
+func newHarnessDSN(t *testing.T, runner, dsn, dataDir string, opts ...harnessOption) *harness {
+	t.Helper()
+	st, err := store.Open(t.Context(), store.Options{DSN: dsn})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/octavo-ci/octavo/plugin/store"
+	"github.com/octavo-ci/octavo/plugin/store/storetest"
 	"github.com/octavo-ci/octavo/plugin/webhook"
 	"github.com/octavo-ci/octavo/plugin/workspace"
 )
@@ -378,5 +379,29 @@ func TestShutdownLeavesRunForReconciliation(t *testing.T) {
 	r, _ = store.GetRun(t.Context(), h.st.DB, res.RunID)
 	if r.State != store.RunQueued || r.LastSeq != 0 {
 		t.Errorf("run after reconcile = %s last_seq %d, want queued with its events cleared", r.State, r.LastSeq)
+	}
+}
+
+// TestQueueOnPostgres runs intake, replacement and a run to completion on
+// PostgreSQL, whose locking, RETURNING and upserts differ from SQLite's.
+func TestQueueOnPostgres(t *testing.T) {
+	dsn := storetest.Postgres(t)
+	h := newHarnessDSN(t, fakeRunner(t), dsn, t.TempDir())
+	first := h.push("main", events("sleep 30", happyEvents...))
+	h.start()
+	second := h.push("main", events("", append(happyEvents, runSuccess)...))
+
+	r := h.waitFinal(first.RunID)
+	if r.State != store.RunReplaced || r.ReplacedBy == nil || *r.ReplacedBy != second.RunID {
+		t.Errorf("first run = %s replaced_by %v, want replaced by %d", r.State, r.ReplacedBy, second.RunID)
+	}
+	r = h.waitFinal(second.RunID)
+	if r.State != store.RunComplete || r.LastSeq != 7 {
+		t.Errorf("second run = %s with last_seq %d (%s), want complete with 7", r.State, r.LastSeq, r.Error)
+	}
+	again := h.intake(&webhook.Delivery{ID: "delivery-2", Event: "push", Action: webhook.ActionRun, Ref: "refs/heads/main",
+		Repo: webhook.Repo{Owner: "acme", Name: "app", FullName: repoName}, Push: &webhook.Push{SHA: "x"}})
+	if !again.Duplicate {
+		t.Errorf("redelivery = %+v, want duplicate", again)
 	}
 }
