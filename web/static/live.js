@@ -191,6 +191,10 @@
         refreshState();
         return;
       }
+      if (e.code === 1008) {
+        setStatus("Run not found.");
+        return;
+      }
       setStatus("Reconnecting…");
       window.setTimeout(connect, retryDelay);
       retryDelay = Math.min(retryDelay * 2, 5000);
