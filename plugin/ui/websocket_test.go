@@ -329,3 +329,37 @@ func TestCheckOrigin(t *testing.T) {
 		})
 	}
 }
+
+// TestLiveRepliesToPing checks the server's own ping handler, which queues
+// the pong for the writer instead of writing from the reader.
+func TestLiveRepliesToPing(t *testing.T) {
+	e := newTestEnv(t, "/", false)
+	repo := uitest.AddRepo(t, e.store, "alice/app", false)
+	run := uitest.AddRun(t, e.store, repo, "main", store.RunActive, "", 0)
+	conn := e.dialLive(t, run.ID, 0, nil)
+	waitViewers(t, e, run.ID, 1)
+
+	pongs := make(chan string, 1)
+	conn.SetPongHandler(func(payload string) error {
+		pongs <- payload
+		return nil
+	})
+	go func() {
+		for {
+			if _, _, err := conn.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	if err := conn.WriteControl(websocket.PingMessage, []byte("hello"), time.Now().Add(5*time.Second)); err != nil {
+		t.Fatalf("send ping: %v", err)
+	}
+	select {
+	case got := <-pongs:
+		if got != "hello" {
+			t.Errorf("pong payload = %q, want %q", got, "hello")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no pong within 10s")
+	}
+}
