@@ -12,6 +12,7 @@ import (
 
 	"github.com/octavo-ci/octavo/plugin/store"
 	"github.com/octavo-ci/octavo/plugin/ui/uitest"
+	"github.com/octavo-ci/octavo/schema"
 )
 
 // TestBrowserLiveLog opens a live run page in headless Chromium, feeds
@@ -51,16 +52,23 @@ func TestBrowserLiveLog(t *testing.T) {
 		waitJS(t, ctx, `document.querySelector('.line[data-seq="`+strconv.FormatInt(seq, 10)+`"]') !== null`)
 	}
 
+	feed(uitest.Event(schema.ShStarted{Envelope: schema.Envelope{Type: schema.TypeShStarted}, JobID: "test", Seq: 2, Cmd: "make <build>"}))
 	feed(uitest.Lines("test", "live line ", 100)...)
 	feed(uitest.Line("test", "same line"), uitest.Line("test", "same line"))
 	feed(uitest.Line("test", "\x1b[1;31mred bold\x1b[0m and <b>not bold</b>"))
 	feed(uitest.Line("test", strings.Repeat("long-line-without-spaces-", 400)))
 	feed(uitest.Line("test", "downloading 10%\rdownloading 55%\rdownloaded 100%"))
 	waitSeq(total)
+	progressSeq := total
+	feed(uitest.Event(schema.ShFinished{Envelope: schema.Envelope{Type: schema.TypeShFinished}, JobID: "test", Seq: 2, ExitCode: 3}))
+	waitSeq(total)
+	if got := evalJS[string](t, ctx, `document.querySelector('[data-step="2"] code').textContent + " " + document.querySelector('[data-step="2"] [data-exit]').textContent`); got != "make <build> 3" {
+		t.Errorf("step row shows %q, want %q", got, "make <build> 3")
+	}
 	if !evalJS[bool](t, ctx, `(() => { const l = document.querySelector('.log[data-log="test"]'); return l.scrollWidth <= l.clientWidth; })()`) {
 		t.Error("a long line makes the log scroll sideways, want it wrapped")
 	}
-	if got := evalJS[string](t, ctx, `document.querySelector('.line[data-seq="`+strconv.FormatInt(total, 10)+`"]').textContent`); got != "downloaded 100%" {
+	if got := evalJS[string](t, ctx, `document.querySelector('.line[data-seq="`+strconv.FormatInt(progressSeq, 10)+`"]').textContent`); got != "downloaded 100%" {
 		t.Errorf("progress line shows %q, want its last state %q", got, "downloaded 100%")
 	}
 
