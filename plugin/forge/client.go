@@ -119,6 +119,22 @@ func parseBaseURL(raw string) (*url.URL, error) {
 	return u, nil
 }
 
+// String describes the client without its token. It exists because fmt
+// prints an unexported field such as the token raw, bypassing
+// [Token.String].
+func (c Client) String() string {
+	if c.base == nil {
+		return "forge client (" + c.kind + ", unusable URL)"
+	}
+	return "forge client (" + c.kind + ") for " + c.base.Redacted()
+}
+
+// GoString is [Client.String], for %#v.
+func (c Client) GoString() string { return c.String() }
+
+// LogValue implements [slog.LogValuer] with [Client.String].
+func (c Client) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
 // Kind returns the forge kind the client was created for.
 func (c *Client) Kind() string { return c.kind }
 
@@ -133,7 +149,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) (ht
 			Path:       "/api/v1/" + path,
 			StatusCode: code,
 			Body:       c.scrub(truncateBody(respBody)),
-			Err:        err,
+			Err:        c.scrubErr(err),
 		}
 	}
 	if c.baseErr != nil {
@@ -203,6 +219,27 @@ func (c *Client) scrub(s string) string {
 	}
 	return strings.ReplaceAll(s, string(c.token), redacted)
 }
+
+// scrubErr returns err, or a copy whose text has the token removed when
+// the text contains it: a transport error repeats the request URL, and a
+// redirect from a misbehaving forge or proxy can put the token there.
+func (c *Client) scrubErr(err error) error {
+	if err == nil || len(c.token) < 4 || !strings.Contains(err.Error(), string(c.token)) {
+		return err
+	}
+	return &scrubbedError{msg: c.scrub(err.Error()), cause: err}
+}
+
+// scrubbedError is an error whose text is redacted. Unwrap still returns
+// the original, so errors.Is matches context.DeadlineExceeded and the like;
+// NOTE: printing the unwrapped cause would show the token again.
+type scrubbedError struct {
+	msg   string
+	cause error
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.cause }
 
 // repoPath returns "repos/OWNER/NAME/" with both parts escaped, or an error
 // when fullName is not of the form OWNER/NAME.
