@@ -72,10 +72,11 @@ func toRunStatus(run *store.Run, failedJob string, runURL func(uint) string) (De
 
 // toFailure maps a failed run by its failure kind. Only a pipeline failure
 // is the code's fault ("failure"); the other kinds are operational errors
-// ("error"), so branch protection can tell them apart.
+// ("error"), so branch protection can tell them apart. A failed run without
+// a kind counts as a pipeline failure, as on the run page and the badge.
 func toFailure(run *store.Run, failedJob string) (forge.StatusState, string) {
 	switch run.FailureKind {
-	case store.FailurePipeline:
+	case store.FailurePipeline, store.FailureNone:
 		switch {
 		case failedJob != "":
 			return forge.StateFailure, "Failed: " + failedJob
@@ -138,13 +139,24 @@ func withReason(label, reason string) string {
 	return label + ": " + reason
 }
 
-// took returns " in 1m12s" for the time between start and end, rounded to
-// the second, or "" when either is unknown.
+// took returns " in 1m12s" for the time between start and end, or "" when
+// either is unknown. It rounds like the run page does: to the millisecond
+// under a second, to a tenth of a second under a minute, and to the second
+// above.
 func took(start, end *time.Time) string {
 	if start == nil || end == nil || end.Before(*start) {
 		return ""
 	}
-	return " in " + end.Sub(*start).Round(time.Second).String()
+	d := end.Sub(*start)
+	switch {
+	case d >= time.Minute:
+		d = d.Round(time.Second)
+	case d >= time.Second:
+		d = d.Round(100 * time.Millisecond)
+	default:
+		d = d.Round(time.Millisecond)
+	}
+	return " in " + d.String()
 }
 
 // cutDescription makes s one line of valid UTF-8 and cuts it to

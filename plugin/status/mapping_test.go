@@ -224,3 +224,60 @@ func TestBackoffIsCapped(t *testing.T) {
 		t.Errorf("attempt 10000: got %v, want the 5m cap", got)
 	}
 }
+
+// TestPassedDuration checks the duration in "Passed in …". A run shorter
+// than half a second used to read "Passed in 0s", and a 1.4 s run "Passed
+// in 1s", while the run page showed 300ms and 1.4s.
+func TestPassedDuration(t *testing.T) {
+	start := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+	runURL := runURLFunc("https://forge.example.com/ci/")
+	tests := []struct {
+		name    string
+		elapsed time.Duration
+		want    string
+	}{
+		{"sub-second run shows milliseconds", 300*time.Millisecond + 400*time.Microsecond, "Passed in 300ms"},
+		{"run of a few seconds shows tenths", 1400 * time.Millisecond, "Passed in 1.4s"},
+		{"run over a minute rounds to the second", 72*time.Second + 300*time.Millisecond, "Passed in 1m12s"},
+		{"run over an hour keeps all units", time.Hour + 2*time.Minute + 3*time.Second + 600*time.Millisecond, "Passed in 1h2m4s"},
+		{"instant run", 0, "Passed in 0s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			end := start.Add(tt.elapsed)
+			got, ok := toRunStatus(&store.Run{ID: 3, State: store.RunComplete, StartedAt: &start, FinishedAt: &end}, "", runURL)
+			if !ok {
+				t.Fatal("got no status for a complete run")
+			}
+			if got.Description != tt.want {
+				t.Errorf("got %q, want %q", got.Description, tt.want)
+			}
+			if got.TargetURL != "https://forge.example.com/ci/runs/3" {
+				t.Errorf("got target URL %q, want https://forge.example.com/ci/runs/3", got.TargetURL)
+			}
+		})
+	}
+
+	t.Run("finish before start shows no duration", func(t *testing.T) {
+		before := start.Add(-time.Second)
+		got, _ := toRunStatus(&store.Run{ID: 3, State: store.RunComplete, StartedAt: &start, FinishedAt: &before}, "", runURL)
+		if got.Description != "Passed" {
+			t.Errorf("got %q, want %q", got.Description, "Passed")
+		}
+	})
+}
+
+// TestFailedRunWithoutKind checks a failed run whose failure kind is empty.
+// The run page and the badge count it as a pipeline failure, but the
+// commit status called it an operational "error".
+func TestFailedRunWithoutKind(t *testing.T) {
+	run := &store.Run{ID: 4, State: store.RunFailed, Error: "job test failed"}
+	got, ok := toRunStatus(run, "test", runURLFunc("https://forge.example.com/ci/"))
+	if !ok {
+		t.Fatal("got no status for a failed run")
+	}
+	want := Desired{forge.StateFailure, "Failed: test", "https://forge.example.com/ci/runs/4"}
+	if got != want {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+}

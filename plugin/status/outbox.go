@@ -159,7 +159,7 @@ func (o *Outbox) Wake() {
 // errors.
 func (o *Outbox) RunChanged(tx *gorm.DB, run *store.Run) error {
 	failedJob := ""
-	if run.State == store.RunFailed && run.FailureKind == store.FailurePipeline {
+	if run.State == store.RunFailed && (run.FailureKind == store.FailurePipeline || run.FailureKind == store.FailureNone) {
 		name, err := firstFailedJob(tx, run.ID)
 		if err != nil {
 			return err

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/octavo-ci/octavo/plugin/forge"
 	"github.com/octavo-ci/octavo/plugin/store"
@@ -229,10 +231,7 @@ func (o *Outbox) recordFailure(ctx, runCtx context.Context, row *dueRow, postErr
 
 	attempt := row.Attempts + 1
 	retryIn := o.backoff(attempt)
-	msg := postErr.Error()
-	if len(msg) > maxLastError {
-		msg = msg[:maxLastError]
-	}
+	msg := cutBytes(postErr.Error(), maxLastError)
 	err := db.Model(&store.CommitStatus{}).Where("id = ? AND version = ?", row.ID, row.Version).Updates(map[string]any{
 		"attempts":        attempt,
 		"next_attempt_at": now.Add(retryIn),
@@ -260,4 +259,17 @@ func (o *Outbox) backoff(attempt int) time.Duration {
 		d *= 2
 	}
 	return min(d, o.opts.MaxBackoff)
+}
+
+// cutBytes returns at most n bytes of s, cut on a character boundary so the
+// result stays valid UTF-8, which PostgreSQL requires of a text column.
+func cutBytes(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
