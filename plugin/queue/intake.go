@@ -29,9 +29,9 @@ type IntakeResult struct {
 // that is committed. It never calls git or the forge; fetching the mirror
 // and looking up the pipeline file happen afterwards in the background.
 //
-// Deliveries arriving together are committed in one transaction, each in
-// its own savepoint, because on SQLite the commit, not the statements,
-// bounds how many deliveries per second one writer can take.
+// Deliveries arriving together are committed in one transaction, because
+// intake has one writer on SQLite and a commit per delivery costs more than
+// its statements.
 func (q *Queue) Intake(ctx context.Context, d *webhook.Delivery) (IntakeResult, error) {
 	req := &intakeRequest{d: d, done: make(chan struct{})}
 
@@ -102,40 +102,47 @@ func (q *Queue) leadIntake(ctx context.Context) {
 	}
 }
 
-// commitIntake stores a batch in one transaction. A delivery that fails
-// rolls back to its own savepoint and gets the error; the others commit.
-// When the commit itself fails, every delivery of the batch gets the error.
+// commitIntake stores a batch in one transaction. When any delivery of
+// the batch fails, the transaction rolls back and each delivery is stored
+// again in a transaction of its own, so one bad delivery cannot fail the
+// others. Savepoints would do the same but cost two statements for every
+// delivery, and errors here are rare (a database error, not bad input).
 func (q *Queue) commitIntake(ctx context.Context, batch []*intakeRequest) {
+	if len(batch) > 1 && q.commitBatch(ctx, batch) == nil {
+		return
+	}
+	for _, req := range batch {
+		if err := q.commitBatch(ctx, []*intakeRequest{req}); err != nil {
+			req.err = fmt.Errorf("store delivery %s: %w", req.d.ID, err)
+			req.stopped, req.created = nil, nil
+		}
+	}
+}
+
+// commitBatch stores every delivery of batch in one transaction and fills
+// in their results; on error nothing is stored.
+func (q *Queue) commitBatch(ctx context.Context, batch []*intakeRequest) error {
 	var upserted []store.Repo
 	err := q.prepared.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		for _, req := range batch {
-			var repo *store.Repo
-			req.err = tx.Transaction(func(sp *gorm.DB) error {
-				var err error
-				repo, err = q.intakeOne(sp, req)
+			req.err, req.stopped, req.created = nil, nil, nil
+			repo, err := q.intakeOne(tx, req)
+			if err != nil {
 				return err
-			})
-			if req.err == nil && repo != nil {
-				upserted = append(upserted, *repo)
 			}
-			if req.err != nil {
-				req.err = fmt.Errorf("store delivery %s: %w", req.d.ID, req.err)
-				req.stopped, req.created = nil, nil
+			if repo != nil {
+				upserted = append(upserted, *repo)
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		for _, req := range batch {
-			if req.err == nil {
-				req.err = fmt.Errorf("store delivery %s: %w", req.d.ID, err)
-			}
-		}
-		return
+		return err
 	}
 	for _, r := range upserted {
 		q.repoIDs[toRepoKey(&r)] = r.ID
 	}
+	return nil
 }
 
 // repoKey is the part of a repository row that intake writes.
