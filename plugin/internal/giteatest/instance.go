@@ -27,6 +27,10 @@ const (
 	startTimeout = 90 * time.Second
 	stopTimeout  = 30 * time.Second
 	cliTimeout   = 60 * time.Second
+	// apiTimeout bounds one API request. Creating a repository with
+	// auto_init runs git and Gitea's hooks inside the request, which is
+	// slow on an overloaded machine.
+	apiTimeout = 60 * time.Second
 )
 
 // adminName is the admin user every instance gets.
@@ -93,7 +97,7 @@ func Start(ctx context.Context, bin Binary, dir string, port int, log *slog.Logg
 		Port:   port,
 		bin:    bin,
 		log:    log.With("component", "gitea", "dir", dir),
-		client: &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{Proxy: nil}},
+		client: &http.Client{Timeout: apiTimeout, Transport: &http.Transport{Proxy: nil}},
 	}
 	if err := inst.stopLeftover(ctx); err != nil {
 		return nil, err
