@@ -111,6 +111,11 @@ func run(ctx context.Context, args []string, e env, stdout, stderr io.Writer) in
 		return exitFailed
 	}
 
+	if e.getenv("OCTAVO_PUBLIC_URL") == "" && cfg.PublicURL.String() == "http://"+cfg.Listen+"/" {
+		// The default suits only a forge on the same host as octavo serve.
+		fmt.Fprintf(stderr, "octavo register: note: OCTAVO_PUBLIC_URL is not set, so the hook goes to %s%s (the listen address); set OCTAVO_PUBLIC_URL to the URL the forge reaches octavo serve at\n", cfg.PublicURL, HookPath)
+	}
+
 	r := &registrar{
 		cfg:       cfg,
 		client:    forge.New(cfg.ForgeURL.String(), string(cfg.ForgeToken), cfg.ForgeKind, e.hc),

@@ -515,3 +515,36 @@ func TestPrivateHost(t *testing.T) {
 		}
 	}
 }
+
+// TestRegisterNotesDefaultPublicURL leaves OCTAVO_PUBLIC_URL unset. The hook
+// then points at the listen address, which only a forge on the same host
+// reaches, and register used to say nothing about where that URL came from.
+func TestRegisterNotesDefaultPublicURL(t *testing.T) {
+	w := newWorld(t)
+	delete(w.vars, "OCTAVO_PUBLIC_URL")
+
+	code, out, errOut := w.register("--wait", "0", "alice/demo")
+
+	if code != exitOK {
+		t.Fatalf("got exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "http://127.0.0.1:8080/hooks") {
+		t.Errorf("output lacks the default hook URL:\n%s", out)
+	}
+	for _, want := range []string{"OCTAVO_PUBLIC_URL is not set", "http://127.0.0.1:8080/"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+}
+
+// TestRegisterNoNoteWithPublicURL checks that a set public URL gets no note.
+func TestRegisterNoNoteWithPublicURL(t *testing.T) {
+	w := newWorld(t)
+
+	_, _, errOut := w.register("--wait", "0", "alice/demo")
+
+	if strings.Contains(errOut, "OCTAVO_PUBLIC_URL") {
+		t.Errorf("got stderr %q, want no note about the public URL", errOut)
+	}
+}
