@@ -135,8 +135,8 @@ func (g *ingester) writeLoop(ctx context.Context, in <-chan streamLine) {
 	}
 }
 
-// flush decodes a batch and stores its events, jobs and steps in one
-// transaction, then hands the events to live viewers.
+// flush stores the valid events of a batch, with their jobs and steps, in
+// one transaction, then hands the events to live viewers.
 func (g *ingester) flush(ctx context.Context, lines []streamLine) {
 	ctx, cancel := cleanupCtx(ctx)
 	defer cancel()

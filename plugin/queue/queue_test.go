@@ -405,3 +405,28 @@ func TestQueueOnPostgres(t *testing.T) {
 		t.Errorf("redelivery = %+v, want duplicate", again)
 	}
 }
+
+// TestLeftoverProcessDoesNotHangTheRun checks that a step process that
+// outlives the runner and keeps the event pipe open delays the run's end
+// by at most the drain timeout.
+func TestLeftoverProcessDoesNotHangTheRun(t *testing.T) {
+	h := newHarness(t, fakeRunner(t))
+	h.start()
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	tail := "sleep 60 & echo $! > " + pidFile
+	res := h.push("main", events(tail, append(happyEvents, runSuccess)...))
+	pid := readPid(t, pidFile)
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+
+	start := time.Now()
+	r := h.waitFinal(res.RunID)
+	if r.State != store.RunComplete {
+		t.Errorf("run = %s / %q (%s), want complete", r.State, r.FailureKind, r.Error)
+	}
+	if took := time.Since(start); took > 3*drainTimeout {
+		t.Errorf("run took %s to end after its runner, want at most %s", took, 3*drainTimeout)
+	}
+	if !alive(pid) {
+		t.Log("left-over process already gone; the pipe was not held open")
+	}
+}

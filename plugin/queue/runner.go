@@ -9,15 +9,15 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/octavo-ci/octavo/plugin/store"
 	"github.com/octavo-ci/octavo/plugin/workspace"
 )
 
-// drainTimeout is how long the event stream may stay open after the runner
-// exited, because a left-over step process still holds it, before reading
-// stops.
+// drainTimeout bounds how long reading continues after the runner exited,
+// for a left-over step process that still holds a pipe open.
 const drainTimeout = 5 * time.Second
 
 // runRunner starts octavo-runner for r in dir, ingests its event stream
@@ -40,26 +40,28 @@ func (q *Queue) runRunner(ctx context.Context, r *store.Run, dir, src string, lo
 	cmd.Dir = dir
 	setProcessGroup(cmd)
 
-	// The runner writes to our own pipe rather than exec's, so Wait does
-	// not block on a grandchild that keeps the pipe open. Reading gets a
+	// The runner writes to our own pipes rather than exec's, so Wait does
+	// not block on a grandchild that keeps a pipe open. Reading gets a
 	// deadline after the runner exits instead.
 	stdoutR, stdoutW, err := os.Pipe()
 	if err != nil {
 		return outcome{}, fmt.Errorf("create event pipe: %w", err)
 	}
 	defer stdoutR.Close()
-	cmd.Stdout = stdoutW
-	stderr, err := cmd.StderrPipe()
+	stderrR, stderrW, err := os.Pipe()
 	if err != nil {
 		stdoutW.Close()
 		return outcome{}, fmt.Errorf("create stderr pipe: %w", err)
 	}
+	defer stderrR.Close()
+	cmd.Stdout, cmd.Stderr = stdoutW, stderrW
 
-	if err := cmd.Start(); err != nil {
-		stdoutW.Close()
+	err = cmd.Start()
+	stdoutW.Close()
+	stderrW.Close()
+	if err != nil {
 		return outcome{}, fmt.Errorf("start %s: %w", q.opts.RunnerPath, err)
 	}
-	stdoutW.Close()
 	log.Debug("runner started", "pid", cmd.Process.Pid)
 
 	stopped := make(chan struct{})
@@ -76,7 +78,8 @@ func (q *Queue) runRunner(ctx context.Context, r *store.Run, dir, src string, lo
 	ing := newIngester(q, r, log)
 	lines := make(chan streamLine, 4096)
 	written := make(chan struct{})
-	go ing.readLines(stdoutR, lines)
+	stdoutPipe, stderrPipe := &watchedPipe{f: stdoutR}, &watchedPipe{f: stderrR}
+	go ing.readLines(stdoutPipe, lines)
 	go func() {
 		ing.writeLoop(ctx, lines)
 		close(written)
@@ -84,17 +87,21 @@ func (q *Queue) runRunner(ctx context.Context, r *store.Run, dir, src string, lo
 	stderrDone := make(chan struct{})
 	var stderrTail []string
 	go func() {
-		stderrTail = logStderr(stderr, log)
+		stderrTail = logStderr(stderrPipe, log)
 		close(stderrDone)
 	}()
 
-	<-stderrDone
 	waitErr := cmd.Wait()
 	close(exited)
 	<-stopped
 
-	_ = stdoutR.SetReadDeadline(time.Now().Add(drainTimeout))
-	<-written
+	drained := make(chan struct{})
+	go func() {
+		<-written
+		<-stderrDone
+		close(drained)
+	}()
+	stopStalledReads(drained, stdoutPipe, stderrPipe)
 	if ing.invalid+ing.unknown > 0 {
 		log.Warn("event stream had skipped lines", "invalid", ing.invalid, "unknown", ing.unknown)
 	}
@@ -107,6 +114,47 @@ func (q *Queue) runRunner(ctx context.Context, r *store.Run, dir, src string, lo
 		log.Error("runner crashed", "err", waitErr, "stderr_tail", stderrTail)
 	}
 	return out, nil
+}
+
+// watchedPipe is the read end of a pipe that records whether a Read call
+// is blocked in it, so a stalled pipe can be told apart from a slow reader.
+type watchedPipe struct {
+	f      *os.File
+	calls  atomic.Int64
+	inRead atomic.Bool
+}
+
+func (w *watchedPipe) Read(p []byte) (int, error) {
+	w.calls.Add(1)
+	w.inRead.Store(true)
+	n, err := w.f.Read(p)
+	w.inRead.Store(false)
+	return n, err
+}
+
+// stopStalledReads waits until drained is closed. A pipe whose one Read
+// call has been blocked for a whole drainTimeout has no data and a writer
+// that keeps it open, such as a left-over step process, so its read is
+// ended with a deadline. A reader that is slow because the database is
+// slow is never blocked in Read and keeps all its data.
+func stopStalledReads(drained <-chan struct{}, pipes ...*watchedPipe) {
+	ticker := time.NewTicker(drainTimeout)
+	defer ticker.Stop()
+	last := make([]int64, len(pipes))
+	for {
+		select {
+		case <-drained:
+			return
+		case <-ticker.C:
+		}
+		for i, p := range pipes {
+			calls := p.calls.Load()
+			if p.inRead.Load() && calls == last[i] {
+				_ = p.f.SetReadDeadline(time.Now())
+			}
+			last[i] = calls
+		}
+	}
 }
 
 // stderrTailLines is how many of the runner's last stderr lines are kept
