@@ -147,6 +147,7 @@ func executeRun(inv *invocation, stdout, stderr io.Writer) int {
 
 	ctx, stopSignals, exitCode := withSignals(context.Background(), logger)
 	defer stopSignals()
+	defer reportBrokenPipes()()
 
 	if _, hasPush := inv.payloads[pipeline.SourcePush]; !hasPush {
 		inv.payloads[pipeline.SourcePush] = engine.GitPushPayload(ctx, inv.workspace)
@@ -254,6 +255,20 @@ func withSignals(parent context.Context, logger *slog.Logger) (context.Context, 
 		}
 	}
 	return ctx, stop, exitCode
+}
+
+// reportBrokenPipes makes a write to a closed pipe on standard output or
+// standard error fail with EPIPE, as it does on any other descriptor,
+// instead of killing the runner with SIGPIPE. A reader of --events - or of
+// the terminal view going away is then an ordinary write error: the run is
+// stopped, every step's process group ended, and the runner exits 1. It
+// returns a function that restores the default.
+func reportBrokenPipes() func() {
+	// NOTE: the channel is never read; being registered is what turns the
+	// signal into an error. Steps still start with SIGPIPE at its default.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGPIPE)
+	return func() { signal.Stop(sigs) }
 }
 
 // openWriter returns the events.Writer for --events and a function that
