@@ -143,13 +143,21 @@ func (c *Client) Kind() string { return c.kind }
 // nil, is sent as JSON. Any failure is an [*Error]. do returns the response
 // headers for callers that page.
 func (c *Client) do(ctx context.Context, method, path string, body, out any) (http.Header, error) {
+	return c.doHiding(ctx, method, path, body, out, nil)
+}
+
+// doHiding is [Client.do] that also removes each of hide (besides the
+// token) from the error, for requests that carry a webhook secret.
+func (c *Client) doHiding(ctx context.Context, method, path string, body, out any, hide []Secret) (http.Header, error) {
+	hidden := c.hidden(hide)
 	fail := func(code int, respBody []byte, err error) error {
 		return &Error{
 			Method:     method,
 			Path:       "/api/v1/" + path,
 			StatusCode: code,
-			Body:       c.scrub(truncateBody(respBody)),
-			Err:        c.scrubErr(err),
+			// Redact before cutting, so a cut cannot leave part of a secret.
+			Body: truncateBody([]byte(redact(string(respBody), hidden))),
+			Err:  scrubErr(err, hidden),
 		}
 	}
 	if c.baseErr != nil {
@@ -188,8 +196,9 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) (ht
 	defer resp.Body.Close()
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		// Read one byte more than the error keeps, to know whether it was cut.
-		data, readErr := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody+1))
+		// Read past what the error keeps, so a secret that starts inside
+		// the kept part is read whole and redacted before the cut.
+		data, readErr := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody+maxSecretRead))
 		return resp.Header, fail(resp.StatusCode, data, readErr)
 	}
 
@@ -209,25 +218,62 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) (ht
 	return resp.Header, nil
 }
 
-// scrub removes the token from text that goes into an error, in case a
-// proxy or a debugging forge echoes the request headers back.
-func (c *Client) scrub(s string) string {
-	if len(c.token) < 4 {
-		// Replacing a token this short would mangle ordinary text; forge
-		// tokens are 40 characters.
-		return s
+// maxSecretRead is how far past maxErrorBody an error response is read:
+// longer than any token or webhook secret.
+const maxSecretRead = 4096
+
+// minSecretLen is the shortest token or secret that errors are scrubbed
+// of. Replacing a shorter one would mangle ordinary text; forge tokens are
+// 40 characters.
+const minSecretLen = 4
+
+// hidden returns the texts to remove from errors: the token and each of
+// extra, both as they are and as JSON escapes them, because a forge that
+// echoes the request body echoes the JSON form.
+func (c *Client) hidden(extra []Secret) []string {
+	var out []string
+	for _, s := range append([]string{string(c.token)}, secretStrings(extra)...) {
+		if len(s) < minSecretLen {
+			continue
+		}
+		out = append(out, s)
+		if encoded, err := json.Marshal(s); err == nil {
+			if e := strings.Trim(string(encoded), `"`); e != s {
+				out = append(out, e)
+			}
+		}
 	}
-	return strings.ReplaceAll(s, string(c.token), redacted)
+	return out
 }
 
-// scrubErr returns err, or a copy whose text has the token removed when
-// the text contains it: a transport error repeats the request URL, and a
-// redirect from a misbehaving forge or proxy can put the token there.
-func (c *Client) scrubErr(err error) error {
-	if err == nil || len(c.token) < 4 || !strings.Contains(err.Error(), string(c.token)) {
+func secretStrings(secrets []Secret) []string {
+	out := make([]string, 0, len(secrets))
+	for _, s := range secrets {
+		out = append(out, string(s))
+	}
+	return out
+}
+
+// redact replaces each of hidden in s.
+func redact(s string, hidden []string) string {
+	for _, h := range hidden {
+		s = strings.ReplaceAll(s, h, redacted)
+	}
+	return s
+}
+
+// scrubErr returns err, or a copy whose text has each of hidden removed
+// when the text contains one: a transport error repeats the request URL,
+// and a redirect from a misbehaving forge or proxy can put the token there.
+func scrubErr(err error, hidden []string) error {
+	if err == nil {
+		return nil
+	}
+	msg := redact(err.Error(), hidden)
+	if msg == err.Error() {
 		return err
 	}
-	return &scrubbedError{msg: c.scrub(err.Error()), cause: err}
+	return &scrubbedError{msg: msg, cause: err}
 }
 
 // scrubbedError is an error whose text is redacted. Unwrap still returns

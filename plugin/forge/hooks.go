@@ -110,7 +110,7 @@ func (c *Client) createHook(ctx context.Context, path string, opts HookOptions) 
 	body.Type = c.kind
 
 	var h Hook
-	if _, err := c.do(ctx, "POST", path, body, &h); err != nil {
+	if _, err := c.doHiding(ctx, "POST", path, body, &h, []Secret{opts.Secret}); err != nil {
 		return nil, err
 	}
 	return &h, nil
@@ -118,7 +118,7 @@ func (c *Client) createHook(ctx context.Context, path string, opts HookOptions) 
 
 func (c *Client) editHook(ctx context.Context, path string, opts HookOptions) (*Hook, error) {
 	var h Hook
-	if _, err := c.do(ctx, "PATCH", path, toHookRequest(opts), &h); err != nil {
+	if _, err := c.doHiding(ctx, "PATCH", path, toHookRequest(opts), &h, []Secret{opts.Secret}); err != nil {
 		return nil, err
 	}
 	return &h, nil
