@@ -117,7 +117,7 @@ func (q *Queue) runRunner(ctx context.Context, r *store.Run, dir, src string, lo
 }
 
 // watchedPipe is the read end of a pipe that records whether a Read call
-// is blocked in it, so a stalled pipe can be told apart from a slow reader.
+// is blocked in it, which distinguishes a stalled pipe from a slow reader.
 type watchedPipe struct {
 	f      *os.File
 	calls  atomic.Int64
@@ -135,8 +135,8 @@ func (w *watchedPipe) Read(p []byte) (int, error) {
 // stopStalledReads waits until drained is closed. A pipe whose one Read
 // call has been blocked for a whole drainTimeout has no data and a writer
 // that keeps it open, such as a left-over step process, so its read is
-// ended with a deadline. A reader that is slow because the database is
-// slow is never blocked in Read and keeps all its data.
+// ended with a deadline. A reader that waits for the database is not
+// blocked in Read at that time, so it keeps all its data.
 func stopStalledReads(drained <-chan struct{}, pipes ...*watchedPipe) {
 	ticker := time.NewTicker(drainTimeout)
 	defer ticker.Stop()
