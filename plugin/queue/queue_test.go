@@ -305,8 +305,15 @@ func TestReconcileRequeuesOnceThenOrphans(t *testing.T) {
 		return r
 	}
 	take()
+	left := filepath.Join(h.q.opts.Workspaces.RunDir(res.RunID), "src")
+	if err := os.MkdirAll(left, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	if err := h.q.Reconcile(t.Context()); err != nil {
 		t.Fatal(err)
+	}
+	if fileExists(left) {
+		t.Error("reconcile left the run folder of the unfinished run")
 	}
 	r, _ := store.GetRun(t.Context(), h.st.DB, res.RunID)
 	if r.State != store.RunQueued || r.Attempt != 1 {

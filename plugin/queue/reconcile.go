@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 
 	"gorm.io/gorm"
@@ -57,6 +58,10 @@ func (q *Queue) Reconcile(ctx context.Context) error {
 		}
 
 		log := q.log.With("run_id", r.ID, "repo", r.Repo.FullName, "sha", r.SHA, "attempt", r.Attempt)
+		// The stopped process left its checkout behind.
+		if err := os.RemoveAll(q.opts.Workspaces.RunDir(r.ID)); err != nil {
+			log.ErrorContext(ctx, "remove run folder of unfinished run", "err", err)
+		}
 		if requeue {
 			log.WarnContext(ctx, "unfinished run re-queued")
 		} else {
