@@ -10,6 +10,12 @@
 // the forge never gets an older state after a newer one, and a status that
 // did not change is not posted again. Posting never touches the runs table:
 // a forge outage cannot change a run's result.
+//
+// Delivery is at least once. A process that stops between the forge's
+// success response and recording it posts the same status again after the
+// restart, once the claim on the row expires (PostTimeout plus 30 s). The
+// forge keeps both entries and shows the newest per context, so the repeat
+// changes nothing that users or branch protection see.
 package status
 
 import (
