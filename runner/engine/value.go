@@ -12,11 +12,23 @@ import (
 	"go.starlark.net/starlarkstruct"
 )
 
+// maxOutputDepth bounds how deeply outputs nest. Real outputs are a few
+// levels deep, and the bound turns a list or dict that contains itself
+// into an error instead of endless recursion.
+const maxOutputDepth = 64
+
 // toJSON converts a Starlark value from a run function's outputs into a
 // value that encoding/json writes: None, bool, int (within int64), float,
-// string, list, tuple, dict with string keys, and struct. path names the
-// value in error messages.
+// string, list, tuple, dict with string keys, and struct, nested at most
+// maxOutputDepth levels. path names the value in error messages.
 func toJSON(v starlark.Value, path string) (any, error) {
+	return toJSONDepth(v, path, 0)
+}
+
+func toJSONDepth(v starlark.Value, path string, depth int) (any, error) {
+	if depth > maxOutputDepth {
+		return nil, fmt.Errorf("nested deeper than %d levels at %s; a list or dict that contains itself cannot be an output", maxOutputDepth, truncatePath(path))
+	}
 	switch x := v.(type) {
 	case starlark.NoneType:
 		return nil, nil
@@ -40,7 +52,7 @@ func toJSON(v starlark.Value, path string) (any, error) {
 		seq := x.(starlark.Indexable)
 		out := make([]any, seq.Len())
 		for i := range seq.Len() {
-			elem, err := toJSON(seq.Index(i), fmt.Sprintf("%s[%d]", path, i))
+			elem, err := toJSONDepth(seq.Index(i), fmt.Sprintf("%s[%d]", path, i), depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -54,7 +66,7 @@ func toJSON(v starlark.Value, path string) (any, error) {
 			if !ok {
 				return nil, fmt.Errorf("output %s: key %s is a %s, want a string", path, item[0], item[0].Type())
 			}
-			elem, err := toJSON(item[1], fmt.Sprintf("%s[%q]", path, key))
+			elem, err := toJSONDepth(item[1], fmt.Sprintf("%s[%q]", path, key), depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -68,7 +80,7 @@ func toJSON(v starlark.Value, path string) (any, error) {
 			if err != nil {
 				return nil, fmt.Errorf("output %s.%s: %w", path, name, err)
 			}
-			elem, err := toJSON(field, path+"."+name)
+			elem, err := toJSONDepth(field, path+"."+name, depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -78,6 +90,15 @@ func toJSON(v starlark.Value, path string) (any, error) {
 	default:
 		return nil, fmt.Errorf("output %s: a %s has no JSON form; return strings, numbers, bools, None, lists and dicts", path, v.Type())
 	}
+}
+
+// truncatePath shortens a deep output path for a message.
+func truncatePath(path string) string {
+	const keep = 60
+	if len(path) <= keep {
+		return path
+	}
+	return path[:keep] + "…"
 }
 
 // fromJSON converts a value decoded by encoding/json with UseNumber into a
