@@ -17,13 +17,21 @@ func ParseTimeout(v starlark.Value) (time.Duration, error) {
 	case starlark.NoneType:
 		return 0, nil
 	case starlark.Int:
+		// The sign is checked first: multiplying a large negative count
+		// of seconds would overflow into a positive duration.
+		if x.Sign() <= 0 {
+			return 0, fmt.Errorf("invalid timeout %s: want a positive duration", x)
+		}
 		secs, ok := x.Int64()
 		if !ok || secs > math.MaxInt64/int64(time.Second) {
 			return 0, fmt.Errorf("invalid timeout %s: too large", x)
 		}
 		d = time.Duration(secs) * time.Second
 	case starlark.Float:
-		if math.IsNaN(float64(x)) || float64(x) > float64(math.MaxInt64)/float64(time.Second) {
+		// Go gives an implementation-dependent result when a float is out
+		// of range for the integer it is converted to, so both ends are
+		// checked first.
+		if math.IsNaN(float64(x)) || float64(x) <= 0 || float64(x) > float64(math.MaxInt64)/float64(time.Second) {
 			return 0, fmt.Errorf("invalid timeout %s: want a positive number of seconds", x)
 		}
 		d = time.Duration(float64(x) * float64(time.Second))

@@ -16,8 +16,8 @@ import (
 
 // TestRunStdoutReaderGoneStopsSteps covers --events - when the reader of
 // standard output goes away mid-run. The runner used to die of SIGPIPE
-// (exit 141) without a word on stderr, leaving the steps of other jobs
-// running; it must report the write error, stop every step and exit 1.
+// (exit 141) without a word on stderr, and the steps of other jobs kept
+// running. It must report the write error, stop every step and exit 1.
 func TestRunStdoutReaderGoneStopsSteps(t *testing.T) {
 	ws := newWorkspace(t, runSpec{pipeline: `
 def slow(ctx):
