@@ -134,7 +134,7 @@ func (r *registrar) testDelivery(ctx context.Context, t *hookTarget, id int64) (
 	log, err := r.openDeliveries(ctx, t)
 	switch {
 	case t.testHook == nil:
-		fmt.Fprintf(r.out, "test delivery: not available for organisation hooks; push to a repository of the organisation and look for its run under %s\n", r.cfg.PublicURL)
+		fmt.Fprintf(r.out, "test delivery: not available for organisation hooks; push to a repository of the organisation and look for its run under %s\n", r.cfg.PublicURL.Redacted())
 		return exitOK, nil
 	case r.wait == 0:
 		fmt.Fprintln(r.out, "test delivery: skipped (--wait 0)")
@@ -158,7 +158,7 @@ func (r *registrar) testDelivery(ctx context.Context, t *hookTarget, id int64) (
 	}
 
 	fmt.Fprintf(r.out, "test delivery: none arrived within %v.\n", r.wait)
-	fmt.Fprintf(r.out, "  Check that octavo serve is running with this OCTAVO_WEBHOOK_SECRET and database, and that the forge reaches it at %s.\n", r.hookURL)
+	fmt.Fprintf(r.out, "  Check that octavo serve is running with this OCTAVO_WEBHOOK_SECRET and database, and that the forge reaches it at %s.\n", r.shownURL)
 	if privateHost(ctx, r.cfg.PublicURL.Hostname()) {
 		fmt.Fprintf(r.out, "  %s is a loopback or private address, which the forge delivers to only when allowed:\n", r.cfg.PublicURL.Hostname())
 		fmt.Fprintln(r.out, "  add it (or \"loopback\" / \"private\") to ALLOWED_HOST_LIST in the forge's app.ini, under")

@@ -18,6 +18,7 @@ type registrar struct {
 	client    *forge.Client
 	out       io.Writer
 	hookURL   string // PUBLIC_URL + "hooks": how our hook is recognised
+	shownURL  string // hookURL with any password masked, for output
 	wait      time.Duration
 	pollEvery time.Duration
 
@@ -105,7 +106,7 @@ func (r *registrar) run(ctx context.Context, opts options) (int, error) {
 		if err := t.remove(ctx, h.ID); err != nil {
 			return exitFailed, fmt.Errorf("delete duplicate hook %d of %s: %w", h.ID, t.label, err)
 		}
-		fmt.Fprintf(r.out, "removed duplicate hook %d on %s (%s)\n", h.ID, t.label, r.hookURL)
+		fmt.Fprintf(r.out, "removed duplicate hook %d on %s (%s)\n", h.ID, t.label, r.shownURL)
 	}
 
 	want := r.desired()
@@ -168,14 +169,14 @@ func (r *registrar) replace(ctx context.Context, t *hookTarget, old forge.Hook, 
 
 func (r *registrar) removeAll(ctx context.Context, t *hookTarget, ours []forge.Hook) (int, error) {
 	if len(ours) == 0 {
-		fmt.Fprintf(r.out, "unchanged: no hook with URL %s on %s, nothing removed\n", r.hookURL, t.label)
+		fmt.Fprintf(r.out, "unchanged: no hook with URL %s on %s, nothing removed\n", r.shownURL, t.label)
 		return exitOK, nil
 	}
 	for _, h := range ours {
 		if err := t.remove(ctx, h.ID); err != nil {
 			return exitFailed, fmt.Errorf("delete hook %d of %s: %w", h.ID, t.label, err)
 		}
-		fmt.Fprintf(r.out, "removed hook %d on %s (%s)\n", h.ID, t.label, r.hookURL)
+		fmt.Fprintf(r.out, "removed hook %d on %s (%s)\n", h.ID, t.label, r.shownURL)
 	}
 	return exitOK, nil
 }
@@ -223,7 +224,7 @@ func sameVisibleState(h forge.Hook, want forge.HookOptions, kind string) bool {
 // printHook reports what was done, never the secret.
 func (r *registrar) printHook(action string, h *forge.Hook, label string, want forge.HookOptions) {
 	fmt.Fprintf(r.out, "%s: hook %d on %s\n", action, h.ID, label)
-	fmt.Fprintf(r.out, "  url:          %s\n", want.URL)
+	fmt.Fprintf(r.out, "  url:          %s\n", r.shownURL)
 	fmt.Fprintf(r.out, "  events:       %s\n", strings.Join(want.Events, ", "))
 	fmt.Fprintf(r.out, "  content type: %s, all branches, active\n", want.ContentType)
 	fmt.Fprintln(r.out, "  secret:       the configured webhook secret (not shown)")

@@ -121,6 +121,7 @@ func run(ctx context.Context, args []string, e env, stdout, stderr io.Writer) in
 		client:    forge.New(cfg.ForgeURL.String(), string(cfg.ForgeToken), cfg.ForgeKind, e.hc),
 		out:       stdout,
 		hookURL:   cfg.PublicURL.String() + HookPath,
+		shownURL:  cfg.PublicURL.Redacted() + HookPath,
 		wait:      opts.wait,
 		pollEvery: e.pollEvery,
 	}

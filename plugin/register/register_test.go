@@ -548,3 +548,30 @@ func TestRegisterNoNoteWithPublicURL(t *testing.T) {
 		t.Errorf("got stderr %q, want no note about the public URL", errOut)
 	}
 }
+
+// TestRegisterMasksPublicURLPassword registers with a public URL that
+// carries basic-auth credentials. The forge needs them in the hook URL,
+// but register used to print the password with every URL it showed.
+func TestRegisterMasksPublicURLPassword(t *testing.T) {
+	const password = "basic-auth-pw-61d0"
+	w := newWorld(t)
+	w.vars["OCTAVO_PUBLIC_URL"] = "http://ci:" + password + "@127.0.0.1:8080/ci/"
+
+	code, out, errOut := w.register("alice/demo")
+	_, removeOut, removeErr := w.register("--remove", "alice/demo")
+
+	if code != exitNotDelivered && code != exitOK {
+		t.Fatalf("got exit %d, want 0 or 3\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	for _, text := range []string{out, errOut, removeOut, removeErr} {
+		if strings.Contains(text, password) {
+			t.Errorf("output shows the password:\n%s", text)
+		}
+	}
+	if !strings.Contains(out, "http://ci:xxxxx@127.0.0.1:8080/ci/hooks") {
+		t.Errorf("output lacks the masked hook URL:\n%s", out)
+	}
+	if !strings.Contains(removeOut, "removed hook") {
+		t.Errorf("got removal output %q, want the hook found by its full URL and removed", removeOut)
+	}
+}

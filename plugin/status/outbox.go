@@ -63,8 +63,8 @@ type StatusPoster interface {
 // Options configures an [Outbox]. Zero values take the defaults.
 type Options struct {
 	// PublicURL is the URL browsers reach octavo at, with any path prefix.
-	// A status links to PublicURL + "runs/ID". Nil sends statuses without
-	// a link.
+	// A status links to PublicURL + "runs/ID", without any user name or
+	// password. Nil sends statuses without a link.
 	PublicURL *url.URL
 	// Context is the commit status context; empty means "octavo". Job
 	// statuses use Context + "/" + job name.
@@ -136,7 +136,11 @@ func New(st *store.Store, client StatusPoster, opts Options) *Outbox {
 
 	base := ""
 	if opts.PublicURL != nil {
-		base = opts.PublicURL.String()
+		// A link the forge shows to every reader of the commit must not
+		// carry the basic-auth credentials octavo may sit behind.
+		public := *opts.PublicURL
+		public.User = nil
+		base = public.String()
 	}
 	return &Outbox{
 		st:      st,

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -147,5 +149,32 @@ func TestOutboxLastErrorValidUTF8(t *testing.T) {
 	}
 	if !strings.HasPrefix(row.LastError, strings.Repeat("a", maxLastError-1)) {
 		t.Errorf("got last error %q..., want the start of the error kept", row.LastError[:20])
+	}
+}
+
+// TestTargetURLDropsUserInfo configures a public URL with a user name and
+// password, as for an octavo behind basic authentication. The password
+// used to go into every target_url, where the forge shows it to anyone
+// who can read the commit.
+func TestTargetURLDropsUserInfo(t *testing.T) {
+	st, repo := newTestStore(t)
+	opts := testOptions()
+	u, err := url.Parse("https://ci:hunter2-basic-auth@forge.example.com/ci/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.PublicURL = u
+	o := New(st, &recordingPoster{}, opts)
+	run := createRun(t, st, repo, testSHA)
+
+	setRun(t, st, o, run, setState(store.RunActive))
+
+	row := getRow(t, st, "octavo")
+	want := "https://forge.example.com/ci/runs/" + strconv.FormatUint(uint64(run.ID), 10)
+	if row.TargetURL != want {
+		t.Errorf("got target URL %q, want %q", row.TargetURL, want)
+	}
+	if u.User == nil {
+		t.Error("New changed the caller's URL, want it left alone")
 	}
 }
