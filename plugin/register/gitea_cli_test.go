@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
@@ -54,6 +55,8 @@ func TestGiteaRegisterErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	readOnly := createToken(t, inst, "read:repository")
+
 	tests := []struct {
 		name     string
 		forgeURL string // "" means the instance
@@ -64,6 +67,7 @@ func TestGiteaRegisterErrors(t *testing.T) {
 		{"wrong token", "", "0123456789abcdef0123456789abcdef01234567", repo.FullName, []string{"401", "OCTAVO_FORGE_TOKEN"}},
 		{"unknown repository", "", inst.Token, inst.Admin + "/no-such-repo", []string{"404", inst.Admin + "/no-such-repo"}},
 		{"unknown owner", "", inst.Token, "nobody-here/demo", []string{"404", "nobody-here/demo"}},
+		{"token without write scope", "", readOnly, repo.FullName, []string{"403", "OCTAVO_FORGE_TOKEN", "write:repository"}},
 		{"unreachable forge", "http://127.0.0.1:1/", inst.Token, repo.FullName, []string{"connection refused", "OCTAVO_FORGE_URL"}},
 	}
 	for _, tt := range tests {
@@ -175,4 +179,32 @@ func TestGiteaRegisterOrganisation(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, "nothing removed") {
 		t.Errorf("second removal: got exit %d, want 0 and nothing removed:\n%s", code, out)
 	}
+}
+
+// createToken creates an API token of the admin with the given scopes,
+// signing in with the admin's password as Gitea requires for this call.
+func createToken(t *testing.T, inst *giteatest.Instance, scopes ...string) string {
+	t.Helper()
+	body, err := json.Marshal(map[string]any{"name": randomName(t, "scoped-"), "scopes": scopes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, inst.URL+"/api/v1/users/"+inst.Admin+"/tokens", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth(inst.Admin, inst.Password)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tok struct {
+		SHA1 string `json:"sha1"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create a token with scopes %v: got HTTP %d, %v", scopes, resp.StatusCode, err)
+	}
+	return tok.SHA1
 }
