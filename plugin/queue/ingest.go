@@ -21,8 +21,16 @@ const (
 	// maxEventLine bounds one event line. The runner splits long output
 	// lines into several events, so a longer line is not a valid event.
 	maxEventLine = 4 << 20
-	// maxBatch is the most events stored in one transaction.
-	maxBatch = 2000
+	// maxBatch and maxBatchBytes bound the events stored in one
+	// transaction.
+	maxBatch      = 16384
+	maxBatchBytes = 4 << 20
+	// readBatchLines and readBatchBytes bound the lines the reading
+	// goroutine hands over at once; it hands over sooner whenever the
+	// stream has nothing more buffered, so a quiet run's lines are not
+	// held back.
+	readBatchLines = 4096
+	readBatchBytes = 256 << 10
 	// flushInterval is the longest an event waits for companions before
 	// its batch is committed; it bounds the live view's added latency.
 	flushInterval = 20 * time.Millisecond
@@ -53,21 +61,56 @@ func newIngester(q *Queue, r *store.Run, log *slog.Logger) *ingester {
 	return &ingester{q: q, run: r, log: log, seq: r.LastSeq}
 }
 
-// streamLine is one complete line of the event stream, decoded by the
-// reading goroutine so decoding overlaps with the database writes.
-type streamLine struct {
-	raw []byte
-	ev  any
-	err error
+// lineBatch is a run of complete lines of the event stream, read and
+// classified by the reading goroutine so that work overlaps with the
+// database writes. The lines share one buffer to spare an allocation per
+// line.
+type lineBatch struct {
+	buf   []byte
+	lines []streamLine
 }
 
-// readLines splits r into complete lines, decodes them and sends them to
-// out, which it closes at EOF. A trailing fragment without a newline is not
-// an event (the runner died mid-write) and is dropped with a warning, and so
-// is a line longer than maxEventLine.
-func (g *ingester) readLines(r io.Reader, out chan<- streamLine) {
+// streamLine is one line of a [lineBatch]: buf[start:end]. Output lines
+// only get their header read (checking that the line is a JSON object);
+// every other event, which changes jobs, steps or the run, is decoded in
+// full into ev. err is set for a line that is no valid event.
+type streamLine struct {
+	start, end int
+	hdr        store.EventHeader
+	ev         any
+	err        error
+}
+
+func (b *lineBatch) add(raw []byte) {
+	l := streamLine{start: len(b.buf)}
+	b.buf = append(b.buf, raw...)
+	l.end = len(b.buf)
+	if h, ok := store.ScanEventHeader(raw); ok && h.Type == string(schema.TypeShOutput) {
+		l.hdr = h
+	} else if ev, err := schema.Decode(raw); err != nil {
+		l.err = err
+	} else {
+		env := envelopeOf(ev)
+		l.ev = ev
+		l.hdr = store.EventHeader{Type: string(env.Type), JobID: jobNameOf(ev), AtMs: env.AtMs}
+	}
+	b.lines = append(b.lines, l)
+}
+
+// readLines splits r into complete lines, classifies them and sends them
+// to out in batches, closing out at EOF. A trailing fragment without a
+// newline is not an event (the runner died mid-write) and is dropped with a
+// warning, and so is a line longer than maxEventLine.
+func (g *ingester) readLines(r io.Reader, out chan<- *lineBatch) {
 	defer close(out)
 	br := bufio.NewReaderSize(r, 64<<10)
+	batch := new(lineBatch)
+	send := func() {
+		if len(batch.lines) > 0 {
+			out <- batch
+			batch = &lineBatch{buf: make([]byte, 0, len(batch.buf))}
+		}
+	}
 	var long []byte
 	tooLong := false
 	for {
@@ -84,9 +127,10 @@ func (g *ingester) readLines(r io.Reader, out chan<- streamLine) {
 				line = append(long, chunk...)
 				long = long[:0]
 			}
-			raw := bytes.Clone(bytes.TrimRight(line, "\r\n"))
-			ev, err := schema.Decode(raw)
-			out <- streamLine{raw: raw, ev: ev, err: err}
+			batch.add(bytes.TrimRight(line, "\r\n"))
+			if br.Buffered() == 0 || len(batch.lines) >= readBatchLines || len(batch.buf) >= readBatchBytes {
+				send()
+			}
 		case errors.Is(err, bufio.ErrBufferFull):
 			if !tooLong {
 				long = append(long, chunk...)
@@ -95,6 +139,7 @@ func (g *ingester) readLines(r io.Reader, out chan<- streamLine) {
 				}
 			}
 		default:
+			send()
 			if len(chunk)+len(long) > 0 || tooLong {
 				g.warn("partial last line of the event stream dropped", "bytes", len(chunk)+len(long))
 			}
@@ -107,78 +152,83 @@ func (g *ingester) readLines(r io.Reader, out chan<- streamLine) {
 }
 
 // writeLoop commits the lines from in in batches until in is closed.
-func (g *ingester) writeLoop(ctx context.Context, in <-chan streamLine) {
+func (g *ingester) writeLoop(ctx context.Context, in <-chan *lineBatch) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
-	batch := make([]streamLine, 0, maxBatch)
+	var batches []*lineBatch
 	for {
-		line, ok := <-in
+		b, ok := <-in
 		if !ok {
 			return
 		}
-		batch = append(batch[:0], line)
+		batches = append(batches[:0], b)
+		lines, size := len(b.lines), len(b.buf)
 		timer.Reset(flushInterval)
 	collect:
-		for len(batch) < maxBatch {
+		for lines < maxBatch && size < maxBatchBytes {
 			select {
-			case line, ok := <-in:
+			case b, ok := <-in:
 				if !ok {
 					break collect
 				}
-				batch = append(batch, line)
+				batches = append(batches, b)
+				lines, size = lines+len(b.lines), size+len(b.buf)
 			case <-timer.C:
 				break collect
 			}
 		}
 		timer.Stop()
-		g.flush(ctx, batch)
+		g.flush(ctx, batches, lines)
 	}
 }
 
 // flush stores the valid events of a batch, with their jobs and steps, in
 // one transaction, then hands the events to live viewers.
-func (g *ingester) flush(ctx context.Context, lines []streamLine) {
+func (g *ingester) flush(ctx context.Context, batches []*lineBatch, lines int) {
 	ctx, cancel := cleanupCtx(ctx)
 	defer cancel()
 
-	events := make([]store.RunEvent, 0, len(lines))
-	decoded := make([]any, 0, len(lines))
-	for _, line := range lines {
-		ev, err := line.ev, line.err
-		if errors.Is(err, schema.ErrUnknownType) {
-			g.unknown++
-			if g.q.opts.Metrics != nil {
-				g.q.opts.Metrics.UnknownEvents.Inc()
+	events := make([]store.RunEvent, 0, lines)
+	var decoded []any
+	for _, b := range batches {
+		// One string for the batch; each event's Data is a slice of it.
+		text := string(b.buf)
+		for _, line := range b.lines {
+			err := line.err
+			if errors.Is(err, schema.ErrUnknownType) {
+				g.unknown++
+				if g.q.opts.Metrics != nil {
+					g.q.opts.Metrics.UnknownEvents.Inc()
+				}
+				g.warn("unknown event type skipped", "err", err)
+				continue
 			}
-			g.warn("unknown event type skipped", "err", err)
-			continue
-		}
-		if err != nil {
-			g.invalid++
-			if g.q.opts.Metrics != nil {
-				g.q.opts.Metrics.InvalidEvents.Inc()
+			if err != nil {
+				g.invalid++
+				if g.q.opts.Metrics != nil {
+					g.q.opts.Metrics.InvalidEvents.Inc()
+				}
+				g.warn("invalid event skipped", "err", err)
+				continue
 			}
-			g.warn("invalid event skipped", "err", err)
-			continue
+			events = append(events, store.RunEvent{
+				RunID: g.run.ID, Seq: g.seq + int64(len(events)) + 1,
+				Type: line.hdr.Type, JobName: line.hdr.JobID, AtMs: line.hdr.AtMs, Data: text[line.start:line.end],
+			})
+			// The run's result follows the stream even when storing it
+			// fails, so a database error never masks what the pipeline did.
+			g.lastType = schema.Type(line.hdr.Type)
+			g.finished = nil
+			if line.ev != nil {
+				decoded = append(decoded, line.ev)
+				if rf, ok := line.ev.(*schema.RunFinished); ok {
+					g.finished = rf
+				}
+			}
 		}
-		env := envelopeOf(ev)
-		events = append(events, store.RunEvent{
-			RunID: g.run.ID, Seq: g.seq + int64(len(events)) + 1,
-			Type: string(env.Type), JobName: jobNameOf(ev), AtMs: env.AtMs, Data: string(line.raw),
-		})
-		decoded = append(decoded, ev)
 	}
 	if len(events) == 0 {
 		return
-	}
-	// The run's result follows the stream even when storing it fails, so
-	// a database error never masks what the pipeline did.
-	for _, ev := range decoded {
-		g.lastType = envelopeOf(ev).Type
-		g.finished = nil
-		if rf, ok := ev.(*schema.RunFinished); ok {
-			g.finished = rf
-		}
 	}
 
 	err := g.q.prepared.WithContext(ctx).Transaction(func(tx *gorm.DB) error {

@@ -4,30 +4,96 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
 
-// eventBatchSize bounds the rows of one INSERT; SQLite allows at most 32766
-// bound parameters per statement and a run event has six columns.
-const eventBatchSize = 500
+// maxChunkBytes bounds the data of one stored chunk, so a reader that
+// wants a few events of a chunk never decodes megabytes for them.
+const maxChunkBytes = 256 << 10
 
-// AppendEvents inserts events of one run, numbered by the caller from
+// AppendEvents stores events of one run, numbered by the caller from
 // runs.last_seq+1 upwards, and advances runs.last_seq to the last one.
+// Consecutive events of one job become one [RunEventChunk] row; an event's
+// Data must be one line (no newline).
 func AppendEvents(tx *gorm.DB, runID uint, events []RunEvent) error {
 	if len(events) == 0 {
 		return nil
 	}
-	if err := tx.CreateInBatches(events, eventBatchSize).Error; err != nil {
-		return fmt.Errorf("insert %d events of run %d: %w", len(events), runID, err)
+	chunks, err := chunkEvents(runID, events)
+	if err != nil {
+		return err
+	}
+	for _, c := range chunks {
+		// One plain INSERT per chunk: GORM's Create would reflect over
+		// the struct for a row that is mostly one big string.
+		err := tx.Exec("INSERT INTO run_event_chunks (run_id, first_seq, last_seq, job_name, data) VALUES (?, ?, ?, ?, ?)",
+			c.RunID, c.FirstSeq, c.LastSeq, c.JobName, c.Data).Error
+		if err != nil {
+			return fmt.Errorf("insert events %d to %d of run %d: %w", c.FirstSeq, c.LastSeq, runID, err)
+		}
 	}
 	last := events[len(events)-1].Seq
 	if err := tx.Model(&Run{}).Where("id = ?", runID).Update("last_seq", last).Error; err != nil {
 		return fmt.Errorf("advance last_seq of run %d: %w", runID, err)
 	}
 	return nil
+}
+
+// chunkEvents groups events into chunks of consecutive sequence numbers of
+// one job, each at most maxChunkBytes of data unless one event alone is
+// larger.
+func chunkEvents(runID uint, events []RunEvent) ([]RunEventChunk, error) {
+	var chunks []RunEventChunk
+	var data strings.Builder
+	startAt := 0
+	emit := func(end int) {
+		first := events[startAt]
+		chunks = append(chunks, RunEventChunk{
+			RunID: runID, FirstSeq: first.Seq, LastSeq: events[end-1].Seq,
+			JobName: first.JobName, Data: data.String(),
+		})
+		data = strings.Builder{}
+		startAt = end
+	}
+	for i, ev := range events {
+		if strings.IndexByte(ev.Data, '\n') >= 0 {
+			return nil, fmt.Errorf("store event %d of run %d: its data has a newline; an event is one JSON line", ev.Seq, runID)
+		}
+		if i > startAt {
+			prev := events[i-1]
+			if ev.JobName != prev.JobName || ev.Seq != prev.Seq+1 || data.Len()+1+len(ev.Data) > maxChunkBytes {
+				emit(i)
+			}
+		}
+		if i > startAt {
+			data.WriteByte('\n')
+		} else {
+			data.Grow(min(maxChunkBytes, chunkBytes(events[i:])))
+		}
+		data.WriteString(ev.Data)
+	}
+	emit(len(events))
+	return chunks, nil
+}
+
+// chunkBytes returns the data size of the events up to the first change
+// of job, for sizing a chunk's buffer once.
+func chunkBytes(events []RunEvent) int {
+	n := 0
+	for i, ev := range events {
+		if ev.JobName != events[0].JobName || n > maxChunkBytes {
+			break
+		}
+		if i > 0 {
+			n++
+		}
+		n += len(ev.Data)
+	}
+	return n
 }
 
 // CreateJobs inserts the jobs of a run's graph; a job that exists (a second
@@ -99,8 +165,7 @@ func FinishStep(tx *gorm.DB, s *Step) error {
 // EventsAfter returns up to limit events of a run with Seq > after, in
 // order.
 func EventsAfter(ctx context.Context, db *gorm.DB, runID uint, after int64, limit int) ([]RunEvent, error) {
-	var evs []RunEvent
-	err := db.WithContext(ctx).Where("run_id = ? AND seq > ?", runID, after).Order("seq").Limit(limit).Find(&evs).Error
+	evs, err := pageEvents(ctx, db, EventPage{RunID: runID, After: after, Limit: limit})
 	if err != nil {
 		return nil, fmt.Errorf("read events of run %d: %w", runID, err)
 	}

@@ -29,6 +29,7 @@ func (schemaMigration) TableName() string { return "schema_migrations" }
 // migrations lists every migration in the order it is applied.
 var migrations = []migration{
 	{ID: "0001_initial", Migrate: migrateInitial},
+	{ID: "0002_run_event_chunks", Migrate: migrateEventChunks},
 }
 
 // migrate applies the pending migrations, each in its own transaction.
@@ -194,6 +195,39 @@ func migrateInitial(tx *gorm.DB) error {
 		if err := tx.AutoMigrate(t.model); err != nil {
 			return fmt.Errorf("create table %s: %w", t.name, err)
 		}
+	}
+	return nil
+}
+
+// migrateEventChunks replaces the run_events table, one row per event, with
+// run_event_chunks, one row per batch of consecutive events of one job.
+// Existing events move over as chunks of one event each, which readers
+// handle like any other chunk.
+func migrateEventChunks(tx *gorm.DB) error {
+	type run struct {
+		ID uint `gorm:"primaryKey"`
+	}
+	type runEventChunk struct {
+		RunID    uint   `gorm:"primaryKey;autoIncrement:false;index:idx_run_event_chunks_job,priority:1"`
+		Run      run    `gorm:"constraint:OnDelete:CASCADE"`
+		FirstSeq int64  `gorm:"primaryKey;autoIncrement:false;index:idx_run_event_chunks_job,priority:3"`
+		LastSeq  int64  `gorm:"not null"`
+		JobName  string `gorm:"not null;index:idx_run_event_chunks_job,priority:2"`
+		Data     string `gorm:"not null"`
+	}
+	if err := tx.AutoMigrate(&runEventChunk{}); err != nil {
+		return fmt.Errorf("create table run_event_chunks: %w", err)
+	}
+	if !tx.Migrator().HasTable("run_events") {
+		return nil
+	}
+	err := tx.Exec(`INSERT INTO run_event_chunks (run_id, first_seq, last_seq, job_name, data)
+SELECT run_id, seq, seq, COALESCE(job_name, ''), data FROM run_events`).Error
+	if err != nil {
+		return fmt.Errorf("move run_events into run_event_chunks: %w", err)
+	}
+	if err := tx.Migrator().DropTable("run_events"); err != nil {
+		return fmt.Errorf("drop table run_events: %w", err)
 	}
 	return nil
 }

@@ -137,15 +137,30 @@ type Step struct {
 
 // RunEvent is one event of a run's stream as the runner wrote it. Seq is the
 // run's own sequence number, starting at 1; the log API and the live
-// websocket page by it. Data is the event's JSON; the other columns repeat
-// what queries filter on.
+// websocket page by it. Data is the event's JSON line; the other fields
+// repeat what readers filter and render by. Events are stored in
+// [RunEventChunk] rows, not one row each.
 type RunEvent struct {
-	RunID   uint   `gorm:"primaryKey;autoIncrement:false"`
-	Seq     int64  `gorm:"primaryKey;autoIncrement:false"`
-	Type    string `gorm:"not null"`
-	JobName string `gorm:"index:idx_run_events_job,priority:2"`
-	AtMs    int64  `gorm:"not null"`
-	Data    string `gorm:"not null"`
+	RunID   uint
+	Seq     int64
+	Type    string
+	JobName string
+	AtMs    int64
+	Data    string
+}
+
+// RunEventChunk stores consecutive events FirstSeq..LastSeq of one run that
+// all belong to job JobName ("" for the run's own events). Data is their
+// JSON lines joined by newlines, exactly as the runner wrote them, so line i
+// (from 0) is event FirstSeq+i. Chunks of a run never overlap. Storing a
+// batch of lines as one row is what lets ingestion keep up with a step that
+// prints millions of lines.
+type RunEventChunk struct {
+	RunID    uint   `gorm:"primaryKey;autoIncrement:false;index:idx_run_event_chunks_job,priority:1"`
+	FirstSeq int64  `gorm:"primaryKey;autoIncrement:false;index:idx_run_event_chunks_job,priority:3"`
+	LastSeq  int64  `gorm:"not null"`
+	JobName  string `gorm:"not null;index:idx_run_event_chunks_job,priority:2"`
+	Data     string `gorm:"not null"`
 }
 
 // CommitStatus is the outbox row for one (repository, commit, context): the

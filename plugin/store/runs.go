@@ -160,7 +160,7 @@ func RequeueRun(tx *gorm.DB, r *Run, now time.Time) (bool, error) {
 // ClearRunRecords deletes the events, jobs and steps of a run, so a
 // re-queued run starts again from sequence number 1.
 func ClearRunRecords(tx *gorm.DB, runID uint) error {
-	for _, m := range []any{&RunEvent{}, &Step{}, &Job{}} {
+	for _, m := range []any{&RunEventChunk{}, &Step{}, &Job{}} {
 		if err := tx.Where("run_id = ?", runID).Delete(m).Error; err != nil {
 			return fmt.Errorf("clear records of run %d: %w", runID, err)
 		}

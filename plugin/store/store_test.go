@@ -50,7 +50,7 @@ func TestMigrationsAreAppliedOnce(t *testing.T) {
 	if n != int64(len(migrations)) {
 		t.Errorf("schema_migrations has %d rows, want %d", n, len(migrations))
 	}
-	for _, table := range []string{"repos", "deliveries", "runs", "jobs", "steps", "run_events", "commit_statuses"} {
+	for _, table := range []string{"repos", "deliveries", "runs", "jobs", "steps", "run_event_chunks", "commit_statuses"} {
 		if !second.DB.Migrator().HasTable(table) {
 			t.Errorf("table %s is missing", table)
 		}

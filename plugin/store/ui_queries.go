@@ -26,33 +26,12 @@ type EventPage struct {
 }
 
 // PageRunEvents returns the events of p.RunID that p selects. It reads the
-// primary key (run_id, seq) in order, so a page costs the same at the start
-// and at the end of a long log.
+// chunk indexes (run_id, first_seq) and (run_id, job_name, first_seq) in
+// order, so a page costs the same at the start and at the end of a long log.
 func (s *Store) PageRunEvents(ctx context.Context, p EventPage) ([]RunEvent, error) {
-	if p.Limit <= 0 {
-		return nil, fmt.Errorf("page events of run %d: limit %d is not positive", p.RunID, p.Limit)
-	}
-
-	q := s.DB.WithContext(ctx).Where("run_id = ? AND seq > ?", p.RunID, p.After)
-	if p.Before > 0 {
-		q = q.Where("seq < ?", p.Before)
-	}
-	if p.Job != nil {
-		q = q.Where("job_name = ?", *p.Job)
-	}
-	order := "seq ASC"
-	if p.Tail {
-		order = "seq DESC"
-	}
-
-	var events []RunEvent
-	if err := q.Order(order).Limit(p.Limit).Find(&events).Error; err != nil {
+	events, err := pageEvents(ctx, s.DB, p)
+	if err != nil {
 		return nil, fmt.Errorf("page events of run %d: %w", p.RunID, err)
-	}
-	if p.Tail {
-		for i, j := 0, len(events)-1; i < j; i, j = i+1, j-1 {
-			events[i], events[j] = events[j], events[i]
-		}
 	}
 	return events, nil
 }

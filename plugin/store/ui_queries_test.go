@@ -41,7 +41,7 @@ func TestUIQueries(t *testing.T) {
 					job = "b"
 				}
 				ev := RunEvent{RunID: pubRun.ID, Seq: seq, Type: "sh_output", JobName: job, Data: "{}"}
-				if err := s.DB.Create(&ev).Error; err != nil {
+				if err := AppendEvents(s.DB, pubRun.ID, []RunEvent{ev}); err != nil {
 					t.Fatal(err)
 				}
 			}

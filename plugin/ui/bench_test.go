@@ -262,19 +262,20 @@ func percentile(sorted []float64, p float64) float64 {
 // hugeLogLines is the length of the log in the huge-log benchmarks.
 const hugeLogLines = 1_000_000
 
-// addHugeLog stores hugeLogLines output lines for runID with one SQL
-// statement, which takes seconds where row-by-row inserts take minutes.
+// addHugeLog stores hugeLogLines output lines for runID the way ingestion
+// does, in chunks of consecutive lines.
 func addHugeLog(b *testing.B, e *testEnv, runID uint) {
 	b.Helper()
-	err := e.store.DB.Exec(`WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < ?)
-INSERT INTO run_events (run_id, seq, type, job_name, at_ms, data)
-SELECT ?, x, 'sh_output', 'test', 0, '{"type":"sh_output","job_id":"test","seq":1,"stream":"stdout","line":"line ' || x || '"}' FROM n`,
-		hugeLogLines, runID).Error
-	if err != nil {
-		b.Fatalf("insert %d events: %v", hugeLogLines, err)
+	events := make([]store.RunEvent, hugeLogLines)
+	for i := range events {
+		x := strconv.Itoa(i + 1)
+		events[i] = store.RunEvent{
+			RunID: runID, Seq: int64(i + 1), Type: "sh_output", JobName: "test",
+			Data: `{"type":"sh_output","job_id":"test","seq":1,"stream":"stdout","line":"line ` + x + `"}`,
+		}
 	}
-	if err := e.store.DB.Model(&store.Run{}).Where("id = ?", runID).Update("last_seq", hugeLogLines).Error; err != nil {
-		b.Fatal(err)
+	if err := store.AppendEvents(e.store.DB, runID, events); err != nil {
+		b.Fatalf("insert %d events: %v", hugeLogLines, err)
 	}
 }
 

@@ -106,11 +106,8 @@ func AddEvents(t testing.TB, st *store.Store, runID uint, events ...store.RunEve
 	if len(out) == 0 {
 		return out
 	}
-	if err := st.DB.CreateInBatches(out, 500).Error; err != nil {
+	if err := store.AppendEvents(st.DB, runID, out); err != nil {
 		t.Fatalf("insert events of run %d: %v", runID, err)
-	}
-	if err := st.DB.Model(&store.Run{}).Where("id = ?", runID).Update("last_seq", out[len(out)-1].Seq).Error; err != nil {
-		t.Fatalf("update last_seq of run %d: %v", runID, err)
 	}
 	return out
 }

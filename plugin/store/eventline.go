@@ -1,0 +1,309 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"gorm.io/gorm"
+)
+
+// EventHeader is the part of an event line that ingestion and the readers
+// need without decoding the whole event.
+type EventHeader struct {
+	Type  string
+	JobID string
+	AtMs  int64
+}
+
+// ScanEventHeader reads the "type", "job_id" and "at_ms" members of line
+// without decoding the rest, at a fraction of the cost of encoding/json.
+// ok is true only when line is exactly one JSON object (whitespace around
+// it allowed) whose members are all strings, numbers, true, false or null
+// and which has a non-empty string "type"; line is then valid JSON. For
+// anything else (nested values, escapes in a key, type or job_id, an at_ms
+// that is not an integer, invalid JSON) ok is false and the caller decodes
+// the line in full, which also says why a line is invalid.
+func ScanEventHeader(line []byte) (h EventHeader, ok bool) {
+	i := skipSpace(line, 0)
+	if i >= len(line) || line[i] != '{' {
+		return h, false
+	}
+	i = skipSpace(line, i+1)
+	for {
+		if i >= len(line) || line[i] != '"' {
+			return h, false
+		}
+		end, esc, ok := scanString(line, i)
+		if !ok || esc {
+			return h, false
+		}
+		key := line[i+1 : end-1]
+		i = skipSpace(line, end)
+		if i >= len(line) || line[i] != ':' {
+			return h, false
+		}
+		i = skipSpace(line, i+1)
+		if i >= len(line) {
+			return h, false
+		}
+		known := string(key) == "type" || string(key) == "job_id" || string(key) == "at_ms"
+		switch c := line[i]; {
+		case c == '"':
+			end, esc, ok := scanString(line, i)
+			if !ok || (known && esc) {
+				return h, false
+			}
+			switch string(key) {
+			case "type":
+				h.Type = internType(line[i+1 : end-1])
+			case "job_id":
+				h.JobID = string(line[i+1 : end-1])
+			case "at_ms":
+				return h, false
+			}
+			i = end
+		case c == '-' || (c >= '0' && c <= '9'):
+			end, isInt, ok := scanNumber(line, i)
+			if !ok || (known && string(key) != "at_ms") || (string(key) == "at_ms" && !isInt) {
+				return h, false
+			}
+			if string(key) == "at_ms" {
+				n, err := strconv.ParseInt(string(line[i:end]), 10, 64)
+				if err != nil {
+					return h, false
+				}
+				h.AtMs = n
+			}
+			i = end
+		default:
+			end := literalEnd(line, i)
+			if end < 0 || known {
+				return h, false
+			}
+			i = end
+		}
+		i = skipSpace(line, i)
+		if i >= len(line) {
+			return h, false
+		}
+		if line[i] == '}' {
+			break
+		}
+		if line[i] != ',' {
+			return h, false
+		}
+		i = skipSpace(line, i+1)
+	}
+	if skipSpace(line, i+1) != len(line) || h.Type == "" {
+		return h, false
+	}
+	return h, true
+}
+
+// internType returns the event types the runner writes without allocating.
+func internType(b []byte) string {
+	switch string(b) {
+	case "sh_output":
+		return "sh_output"
+	case "log":
+		return "log"
+	case "sh_started":
+		return "sh_started"
+	case "sh_finished":
+		return "sh_finished"
+	}
+	return string(b)
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// scanString checks the JSON string starting at b[i] (a quote) and returns
+// the index after its closing quote and whether it has escapes.
+func scanString(b []byte, i int) (end int, esc, ok bool) {
+	for j := i + 1; j < len(b); j++ {
+		switch c := b[j]; {
+		case c == '"':
+			return j + 1, esc, true
+		case c == '\\':
+			esc = true
+			j++
+			if j >= len(b) {
+				return 0, false, false
+			}
+			switch b[j] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if j+4 >= len(b) {
+					return 0, false, false
+				}
+				for _, h := range b[j+1 : j+5] {
+					if !isHex(h) {
+						return 0, false, false
+					}
+				}
+				j += 4
+			default:
+				return 0, false, false
+			}
+		case c < 0x20:
+			return 0, false, false
+		}
+	}
+	return 0, false, false
+}
+
+func isHex(c byte) bool {
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+}
+
+// scanNumber checks the JSON number starting at b[i] and returns the index
+// after it and whether it has neither fraction nor exponent.
+func scanNumber(b []byte, i int) (end int, isInt, ok bool) {
+	digits := func(j int) int {
+		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+			j++
+		}
+		return j
+	}
+	if b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		i = digits(i)
+	default:
+		return 0, false, false
+	}
+	isInt = true
+	if i < len(b) && b[i] == '.' {
+		isInt = false
+		j := digits(i + 1)
+		if j == i+1 {
+			return 0, false, false
+		}
+		i = j
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		isInt = false
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		j := digits(i)
+		if j == i {
+			return 0, false, false
+		}
+		i = j
+	}
+	return i, isInt, true
+}
+
+// literalEnd returns the index after the true, false or null at b[i], or
+// -1.
+func literalEnd(b []byte, i int) int {
+	for _, lit := range []string{"true", "false", "null"} {
+		if strings.HasPrefix(string(b[i:]), lit) {
+			return i + len(lit)
+		}
+	}
+	return -1
+}
+
+// headerOf returns the header of a stored event line, decoding it in full
+// only when [ScanEventHeader] cannot read it.
+func headerOf(line string) EventHeader {
+	if h, ok := ScanEventHeader([]byte(line)); ok {
+		return h
+	}
+	var head struct {
+		Type  string `json:"type"`
+		JobID string `json:"job_id"`
+		AtMs  int64  `json:"at_ms"`
+	}
+	_ = json.Unmarshal([]byte(line), &head) // a damaged line keeps an empty header
+	return EventHeader{Type: head.Type, JobID: head.JobID, AtMs: head.AtMs}
+}
+
+// pageEvents reads the events p selects from the run's chunks: the chunks
+// that hold a matching event in Seq order (descending for p.Tail), split
+// into lines until p.Limit events are found.
+func pageEvents(ctx context.Context, db *gorm.DB, p EventPage) ([]RunEvent, error) {
+	if p.Limit <= 0 {
+		return nil, fmt.Errorf("limit %d is not positive", p.Limit)
+	}
+	jobCond := ""
+	var jobArg []any
+	if p.Job != nil {
+		jobCond = " AND job_name = ?"
+		jobArg = []any{*p.Job}
+	}
+	q := "SELECT first_seq, job_name, data FROM run_event_chunks WHERE run_id = ? AND last_seq > ?" + jobCond
+	args := append([]any{p.RunID, p.After}, jobArg...)
+	if !p.Tail && p.After > 0 {
+		// Chunks never overlap, so the first chunk with an event after
+		// p.After is the last one starting at or before p.After+1. Naming
+		// its first_seq lets the index range start there rather than at
+		// the run's first chunk.
+		q += " AND first_seq >= (SELECT COALESCE(MAX(first_seq), 0) FROM run_event_chunks WHERE run_id = ? AND first_seq <= ?" + jobCond + ")"
+		args = append(append(args, p.RunID, p.After+1), jobArg...)
+	}
+	if p.Before > 0 {
+		q += " AND first_seq < ?"
+		args = append(args, p.Before)
+	}
+	if p.Tail {
+		q += " ORDER BY first_seq DESC"
+	} else {
+		q += " ORDER BY first_seq ASC"
+	}
+
+	rows, err := db.WithContext(ctx).Raw(q, args...).Rows()
+	if err != nil {
+		return nil, fmt.Errorf("query event chunks: %w", err)
+	}
+	defer rows.Close()
+	out := make([]RunEvent, 0, min(p.Limit, 1024))
+	for len(out) < p.Limit && rows.Next() {
+		var first int64
+		var job, data string
+		if err := rows.Scan(&first, &job, &data); err != nil {
+			return nil, fmt.Errorf("read event chunk: %w", err)
+		}
+		lines := strings.Split(data, "\n")
+		keep := func(i int) bool {
+			seq := first + int64(i)
+			if seq <= p.After || (p.Before > 0 && seq >= p.Before) {
+				return true
+			}
+			h := headerOf(lines[i])
+			out = append(out, RunEvent{RunID: p.RunID, Seq: seq, Type: h.Type, JobName: job, AtMs: h.AtMs, Data: lines[i]})
+			return len(out) < p.Limit
+		}
+		if p.Tail {
+			for i := len(lines) - 1; i >= 0 && keep(i); i-- {
+			}
+		} else {
+			for i := 0; i < len(lines) && keep(i); i++ {
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read event chunks: %w", err)
+	}
+	if p.Tail {
+		for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+			out[i], out[j] = out[j], out[i]
+		}
+	}
+	return out, nil
+}
