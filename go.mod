@@ -3,6 +3,7 @@ module github.com/octavo-ci/octavo
 go 1.26.0
 
 require (
+	github.com/golang/snappy v1.0.0
 	gorm.io/driver/postgres v1.6.3
 	gorm.io/driver/sqlite v1.6.0
 	gorm.io/gorm v1.31.2

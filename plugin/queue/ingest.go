@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"time"
+	"unsafe"
 
 	"gorm.io/gorm"
 
@@ -85,7 +86,11 @@ func (b *lineBatch) add(raw []byte) {
 	l := streamLine{start: len(b.buf)}
 	b.buf = append(b.buf, raw...)
 	l.end = len(b.buf)
-	if h, ok := store.ScanEventHeader(raw); ok && h.Type == string(schema.TypeShOutput) {
+	prevJob := ""
+	if len(b.lines) > 0 {
+		prevJob = b.lines[len(b.lines)-1].hdr.JobID
+	}
+	if h, ok := store.ScanEventHeader(raw, prevJob); ok && h.Type == string(schema.TypeShOutput) {
 		l.hdr = h
 	} else if ev, err := schema.Decode(raw); err != nil {
 		l.err = err
@@ -108,7 +113,9 @@ func (g *ingester) readLines(r io.Reader, out chan<- *lineBatch) {
 	send := func() {
 		if len(batch.lines) > 0 {
 			out <- batch
-			batch = &lineBatch{buf: make([]byte, 0, len(batch.buf))}
+			// Size the next batch like this one: a fast stream fills
+			// batches, a quiet one sends lines one by one.
+			batch = &lineBatch{buf: make([]byte, 0, len(batch.buf)), lines: make([]streamLine, 0, len(batch.lines))}
 		}
 	}
 	var long []byte
@@ -191,8 +198,10 @@ func (g *ingester) flush(ctx context.Context, batches []*lineBatch, lines int) {
 	events := make([]store.RunEvent, 0, lines)
 	var decoded []any
 	for _, b := range batches {
-		// One string for the batch; each event's Data is a slice of it.
-		text := string(b.buf)
+		// Each event's Data is a slice of the batch's buffer, seen as a
+		// string without a copy: the reader never touches a buffer again
+		// once it has sent it.
+		text := unsafe.String(unsafe.SliceData(b.buf), len(b.buf))
 		for _, line := range b.lines {
 			err := line.err
 			if errors.Is(err, schema.ErrUnknownType) {

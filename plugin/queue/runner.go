@@ -48,6 +48,7 @@ func (q *Queue) runRunner(ctx context.Context, r *store.Run, dir, src string, lo
 		return outcome{}, fmt.Errorf("create event pipe: %w", err)
 	}
 	defer stdoutR.Close()
+	growPipe(stdoutR)
 	stderrR, stderrW, err := os.Pipe()
 	if err != nil {
 		stdoutW.Close()

@@ -2,11 +2,13 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
 
+	"github.com/golang/snappy"
 	"gorm.io/gorm"
 )
 
@@ -25,8 +27,9 @@ type EventHeader struct {
 // and which has a non-empty string "type"; line is then valid JSON. For
 // anything else (nested values, escapes in a key, type or job_id, an at_ms
 // that is not an integer, invalid JSON) ok is false and the caller decodes
-// the line in full, which also says why a line is invalid.
-func ScanEventHeader(line []byte) (h EventHeader, ok bool) {
+// the line in full, which also says why a line is invalid. job, when it
+// equals the line's job_id, is returned as JobID instead of a new string.
+func ScanEventHeader(line []byte, job string) (h EventHeader, ok bool) {
 	i := skipSpace(line, 0)
 	if i >= len(line) || line[i] != '{' {
 		return h, false
@@ -60,7 +63,11 @@ func ScanEventHeader(line []byte) (h EventHeader, ok bool) {
 			case "type":
 				h.Type = internType(line[i+1 : end-1])
 			case "job_id":
-				h.JobID = string(line[i+1 : end-1])
+				if v := line[i+1 : end-1]; string(v) == job {
+					h.JobID = job
+				} else {
+					h.JobID = string(v)
+				}
 			case "at_ms":
 				return h, false
 			}
@@ -128,7 +135,17 @@ func skipSpace(b []byte, i int) int {
 // scanString checks the JSON string starting at b[i] (a quote) and returns
 // the index after its closing quote and whether it has escapes.
 func scanString(b []byte, i int) (end int, esc, ok bool) {
-	for j := i + 1; j < len(b); j++ {
+	j := i + 1
+	// Skip eight plain bytes at a time: none a quote, a backslash or a
+	// control character. Output lines are mostly such bytes, and this
+	// loop is most of what checking an output line costs.
+	for ; j+8 <= len(b); j += 8 {
+		w := binary.LittleEndian.Uint64(b[j:])
+		if hasLess(w, 0x20)|hasZero(w^(lsb*'"'))|hasZero(w^(lsb*'\\')) != 0 {
+			break
+		}
+	}
+	for ; j < len(b); j++ {
 		switch c := b[j]; {
 		case c == '"':
 			return j + 1, esc, true
@@ -159,6 +176,15 @@ func scanString(b []byte, i int) (end int, esc, ok bool) {
 	}
 	return 0, false, false
 }
+
+// lsb has the lowest bit of every byte set; lsb*c repeats byte c.
+const lsb = 0x0101010101010101
+
+// hasZero is not 0 when a byte of w is 0.
+func hasZero(w uint64) uint64 { return (w - lsb) & ^w & (lsb * 0x80) }
+
+// hasLess is not 0 when a byte of w is below n (n at most 128).
+func hasLess(w uint64, n uint64) uint64 { return (w - lsb*n) & ^w & (lsb * 0x80) }
 
 func isHex(c byte) bool {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
@@ -222,7 +248,7 @@ func literalEnd(b []byte, i int) int {
 // headerOf returns the header of a stored event line, decoding it in full
 // only when [ScanEventHeader] cannot read it.
 func headerOf(line string) EventHeader {
-	if h, ok := ScanEventHeader([]byte(line)); ok {
+	if h, ok := ScanEventHeader([]byte(line), ""); ok {
 		return h
 	}
 	var head struct {
@@ -275,11 +301,17 @@ func pageEvents(ctx context.Context, db *gorm.DB, p EventPage) ([]RunEvent, erro
 	out := make([]RunEvent, 0, min(p.Limit, 1024))
 	for len(out) < p.Limit && rows.Next() {
 		var first int64
-		var job, data string
+		var job string
+		var data []byte
 		if err := rows.Scan(&first, &job, &data); err != nil {
 			return nil, fmt.Errorf("read event chunk: %w", err)
 		}
-		lines := strings.Split(data, "\n")
+		text, err := snappy.Decode(nil, data)
+		if err != nil {
+			return nil, fmt.Errorf("decompress events from %d of run %d: %w", first, p.RunID, err)
+		}
+		// One string for the chunk; each event's Data is a slice of it.
+		lines := strings.Split(string(text), "\n")
 		keep := func(i int) bool {
 			seq := first + int64(i)
 			if seq <= p.After || (p.Before > 0 && seq >= p.Before) {

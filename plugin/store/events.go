@@ -7,12 +7,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/golang/snappy"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
 
-// maxChunkBytes bounds the data of one stored chunk, so a reader that
-// wants a few events of a chunk never decodes megabytes for them.
+// maxChunkBytes bounds the uncompressed text of one stored chunk, so a
+// reader that wants a few events of a chunk never decodes megabytes for
+// them.
 const maxChunkBytes = 256 << 10
 
 // AppendEvents stores events of one run, numbered by the caller from
@@ -44,20 +46,18 @@ func AppendEvents(tx *gorm.DB, runID uint, events []RunEvent) error {
 }
 
 // chunkEvents groups events into chunks of consecutive sequence numbers of
-// one job, each at most maxChunkBytes of data unless one event alone is
-// larger.
+// one job, each at most maxChunkBytes of text unless one event alone is
+// larger, and compresses each chunk's text.
 func chunkEvents(runID uint, events []RunEvent) ([]RunEventChunk, error) {
 	var chunks []RunEventChunk
-	var data strings.Builder
+	text := make([]byte, 0, maxChunkBytes)
 	startAt := 0
 	emit := func(end int) {
-		first := events[startAt]
 		chunks = append(chunks, RunEventChunk{
-			RunID: runID, FirstSeq: first.Seq, LastSeq: events[end-1].Seq,
-			JobName: first.JobName, Data: data.String(),
+			RunID: runID, FirstSeq: events[startAt].Seq, LastSeq: events[end-1].Seq,
+			JobName: events[startAt].JobName, Data: snappy.Encode(nil, text),
 		})
-		data = strings.Builder{}
-		startAt = end
+		text, startAt = text[:0], end
 	}
 	for i, ev := range events {
 		if strings.IndexByte(ev.Data, '\n') >= 0 {
@@ -65,35 +65,17 @@ func chunkEvents(runID uint, events []RunEvent) ([]RunEventChunk, error) {
 		}
 		if i > startAt {
 			prev := events[i-1]
-			if ev.JobName != prev.JobName || ev.Seq != prev.Seq+1 || data.Len()+1+len(ev.Data) > maxChunkBytes {
+			if ev.JobName != prev.JobName || ev.Seq != prev.Seq+1 || len(text)+1+len(ev.Data) > maxChunkBytes {
 				emit(i)
 			}
 		}
 		if i > startAt {
-			data.WriteByte('\n')
-		} else {
-			data.Grow(min(maxChunkBytes, chunkBytes(events[i:])))
+			text = append(text, '\n')
 		}
-		data.WriteString(ev.Data)
+		text = append(text, ev.Data...)
 	}
 	emit(len(events))
 	return chunks, nil
-}
-
-// chunkBytes returns the data size of the events up to the first change
-// of job, for sizing a chunk's buffer once.
-func chunkBytes(events []RunEvent) int {
-	n := 0
-	for i, ev := range events {
-		if ev.JobName != events[0].JobName || n > maxChunkBytes {
-			break
-		}
-		if i > 0 {
-			n++
-		}
-		n += len(ev.Data)
-	}
-	return n
 }
 
 // CreateJobs inserts the jobs of a run's graph; a job that exists (a second

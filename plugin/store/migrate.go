@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/golang/snappy"
 	"gorm.io/gorm"
 )
 
@@ -200,9 +201,9 @@ func migrateInitial(tx *gorm.DB) error {
 }
 
 // migrateEventChunks replaces the run_events table, one row per event, with
-// run_event_chunks, one row per batch of consecutive events of one job.
-// Existing events move over as chunks of one event each, which readers
-// handle like any other chunk.
+// run_event_chunks, one row per batch of consecutive events of one job
+// (see [RunEventChunk]). Existing events move over as chunks of one event
+// each, which readers handle like any other chunk.
 func migrateEventChunks(tx *gorm.DB) error {
 	type run struct {
 		ID uint `gorm:"primaryKey"`
@@ -213,7 +214,13 @@ func migrateEventChunks(tx *gorm.DB) error {
 		FirstSeq int64  `gorm:"primaryKey;autoIncrement:false;index:idx_run_event_chunks_job,priority:3"`
 		LastSeq  int64  `gorm:"not null"`
 		JobName  string `gorm:"not null;index:idx_run_event_chunks_job,priority:2"`
-		Data     string `gorm:"not null"`
+		Data     []byte `gorm:"not null"`
+	}
+	type runEvent struct {
+		RunID   uint
+		Seq     int64
+		JobName string
+		Data    string
 	}
 	if err := tx.AutoMigrate(&runEventChunk{}); err != nil {
 		return fmt.Errorf("create table run_event_chunks: %w", err)
@@ -221,10 +228,31 @@ func migrateEventChunks(tx *gorm.DB) error {
 	if !tx.Migrator().HasTable("run_events") {
 		return nil
 	}
-	err := tx.Exec(`INSERT INTO run_event_chunks (run_id, first_seq, last_seq, job_name, data)
-SELECT run_id, seq, seq, COALESCE(job_name, ''), data FROM run_events`).Error
-	if err != nil {
-		return fmt.Errorf("move run_events into run_event_chunks: %w", err)
+	// Page by primary key; the loop ends when a page comes back short.
+	var lastRun uint
+	var lastSeq int64
+	for {
+		var page []runEvent
+		err := tx.Table("run_events").Select("run_id, seq, job_name, data").
+			Where("run_id > ? OR (run_id = ? AND seq > ?)", lastRun, lastRun, lastSeq).
+			Order("run_id, seq").Limit(1000).Find(&page).Error
+		if err != nil {
+			return fmt.Errorf("read run_events: %w", err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		chunks := make([]runEventChunk, len(page))
+		for i, ev := range page {
+			chunks[i] = runEventChunk{RunID: ev.RunID, FirstSeq: ev.Seq, LastSeq: ev.Seq, JobName: ev.JobName, Data: snappy.Encode(nil, []byte(ev.Data))}
+		}
+		if err := tx.Omit("Run").Create(&chunks).Error; err != nil {
+			return fmt.Errorf("move run_events into run_event_chunks: %w", err)
+		}
+		lastRun, lastSeq = page[len(page)-1].RunID, page[len(page)-1].Seq
+		if len(page) < 1000 {
+			break
+		}
 	}
 	if err := tx.Migrator().DropTable("run_events"); err != nil {
 		return fmt.Errorf("drop table run_events: %w", err)

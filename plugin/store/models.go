@@ -151,16 +151,19 @@ type RunEvent struct {
 
 // RunEventChunk stores consecutive events FirstSeq..LastSeq of one run that
 // all belong to job JobName ("" for the run's own events). Data is their
-// JSON lines joined by newlines, exactly as the runner wrote them, so line i
-// (from 0) is event FirstSeq+i. Chunks of a run never overlap. Storing a
-// batch of lines as one row is what lets ingestion keep up with a step that
-// prints millions of lines.
+// JSON lines exactly as the runner wrote them, joined by newlines and
+// compressed with Snappy's block format, so line i (from 0) of the
+// decompressed text is event FirstSeq+i. Chunks of a run never overlap.
+// Storing a batch of lines as one compressed row is what lets ingestion
+// keep up with a step that prints millions of lines: the JSON of output
+// lines repeats itself, and writing it uncompressed cost SQLite more time
+// than the runner took to produce it.
 type RunEventChunk struct {
 	RunID    uint   `gorm:"primaryKey;autoIncrement:false;index:idx_run_event_chunks_job,priority:1"`
 	FirstSeq int64  `gorm:"primaryKey;autoIncrement:false;index:idx_run_event_chunks_job,priority:3"`
 	LastSeq  int64  `gorm:"not null"`
 	JobName  string `gorm:"not null;index:idx_run_event_chunks_job,priority:2"`
-	Data     string `gorm:"not null"`
+	Data     []byte `gorm:"not null"`
 }
 
 // CommitStatus is the outbox row for one (repository, commit, context): the
