@@ -1,0 +1,60 @@
+package queue
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/octavo-ci/octavo/plugin/store"
+)
+
+// TestInvalidLinesInsideABatchAreSkipped sends invalid lines between
+// output lines of one batch: they are not stored, the valid ones around
+// them keep consecutive seqs and their exact text, and the run's result
+// still follows the stream.
+func TestInvalidLinesInsideABatchAreSkipped(t *testing.T) {
+	out := func(n int) string {
+		return fmt.Sprintf(`{"at_ms":1764850000003,"type":"sh_output","job_id":"test","seq":1,"stream":"stdout","line":"line %d"}`, n)
+	}
+	valid := slices.Concat(happyEvents[:3], []string{out(1), out(2)})
+	invalid := []string{
+		`{"at_ms":1764850000003,"type":"sh_output","job_id":"test","line":"unterminated}`,
+		`{"at_ms":1764850000003,"type":"sh_output","job_id":"test","line":"x"} trailing`,
+		`{"at_ms":1764850000003,"type":"sh_outputs","job_id":"test","line":"unknown type"}`,
+		`[1, 2]`,
+	}
+	tail := slices.Concat([]string{out(3), out(4)}, happyEvents[4:], []string{runSuccess})
+	lines := slices.Concat(valid, invalid, tail)
+	want := slices.Concat(valid, tail)
+
+	h := newHarness(t, fakeRunner(t))
+	h.start()
+	r := h.waitFinal(h.push("main", events("", lines...)).RunID)
+
+	if r.State != store.RunComplete {
+		t.Errorf("run = %s / %q (%s), want complete", r.State, r.FailureKind, r.Error)
+	}
+	if r.LastSeq != int64(len(want)) {
+		t.Errorf("last_seq = %d, want %d", r.LastSeq, len(want))
+	}
+	evs, err := store.EventsAfter(t.Context(), h.st.DB, r.ID, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != len(want) {
+		t.Fatalf("stored %d events, want %d", len(evs), len(want))
+	}
+	for i, ev := range evs {
+		if ev.Seq != int64(i+1) || ev.Data != want[i] {
+			t.Errorf("event %d = seq %d %s, want seq %d %s", i, ev.Seq, ev.Data, i+1, want[i])
+		}
+	}
+	if evs[5].Type != "sh_output" || evs[5].JobName != "test" || evs[5].AtMs != 1764850000003 {
+		t.Errorf("output event after the invalid lines = %+v, want sh_output of job test at 1764850000003", evs[5])
+	}
+	test := "test"
+	got, err := h.st.PageRunEvents(t.Context(), store.EventPage{RunID: r.ID, Job: &test, After: 4, Limit: 3})
+	if err != nil || len(got) != 3 || got[0].Seq != 5 || got[2].Seq != 7 {
+		t.Errorf("job test's events after 4 = %+v, %v; want seqs 5 to 7", got, err)
+	}
+}
