@@ -2,9 +2,11 @@ package status
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/octavo-ci/octavo/plugin/forge"
@@ -159,10 +161,21 @@ func took(start, end *time.Time) string {
 	return " in " + d.String()
 }
 
-// cutDescription makes s one line of valid UTF-8 and cuts it to
-// maxDescription characters on a rune boundary, ending a cut text with "…".
+// ansiEscape matches a terminal control sequence such as a colour code.
+var ansiEscape = regexp.MustCompile(`\x1b\[[0-9;?]*[ -/]*[@-~]`)
+
+// cutDescription makes s one line of valid UTF-8 without terminal escape
+// sequences or other control characters, and cuts it to maxDescription
+// characters on a rune boundary, ending a cut text with "…".
 func cutDescription(s string) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = ansiEscape.ReplaceAllString(s, "")
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
 	s = strings.Join(strings.Fields(s), " ")
 	if utf8.RuneCountInString(s) <= maxDescription {
 		return s

@@ -172,6 +172,9 @@ func TestCutDescription(t *testing.T) {
 		{"short text is kept", "Failed: test", "Failed: test"},
 		{"line breaks become spaces", "Clone failed:\nfatal: not found\r\n", "Clone failed: fatal: not found"},
 		{"invalid UTF-8 is replaced", "bad \xff byte", "bad \uFFFD byte"},
+		// Terminal colour codes from a crashed runner's output used to reach
+		// the forge, which shows the escape character as a box.
+		{"control characters are dropped", "Runner crashed: \x1b[31mpanic\x1b[0m \x00 now\x07", "Runner crashed: panic now"},
 		{"exactly the limit is kept", strings.Repeat("é", maxDescription), strings.Repeat("é", maxDescription)},
 		{"multi-byte text is cut on a rune boundary", strings.Repeat("é", 200), strings.Repeat("é", maxDescription-1) + "…"},
 		{"emoji are cut whole", strings.Repeat("🚀", 150), strings.Repeat("🚀", maxDescription-1) + "…"},
