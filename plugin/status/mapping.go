@@ -83,7 +83,7 @@ func toFailure(run *store.Run, failedJob string) (forge.StatusState, string) {
 		case failedJob != "":
 			return forge.StateFailure, "Failed: " + failedJob
 		case run.Error != "":
-			return forge.StateFailure, "Failed: " + run.Error
+			return forge.StateFailure, withReason("Failed", run.Error)
 		default:
 			return forge.StateFailure, "Failed"
 		}
@@ -133,10 +133,16 @@ func toJobStatus(run *store.Run, job *store.Job, runURL func(uint) string) (Desi
 }
 
 // withReason returns "label: reason", or label alone when reason is empty.
+// A reason that already says what label says ("run timed out" for "Timed
+// out") is returned alone, with its first letter made upper case.
 func withReason(label, reason string) string {
 	reason = strings.TrimSpace(reason)
 	if reason == "" {
 		return label
+	}
+	if strings.Contains(strings.ToLower(reason), strings.ToLower(label)) {
+		first, size := utf8.DecodeRuneInString(reason)
+		return string(unicode.ToUpper(first)) + reason[size:]
 	}
 	return label + ": " + reason
 }

@@ -284,3 +284,28 @@ func TestFailedRunWithoutKind(t *testing.T) {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
 }
+
+// TestReasonRepeatingLabel maps the reasons the queue really writes. A
+// reason that repeats the label used to read twice, as in "Timed out: run
+// timed out".
+func TestReasonRepeatingLabel(t *testing.T) {
+	runURL := runURLFunc("")
+	tests := []struct {
+		name string
+		run  store.Run
+		want string
+	}{
+		{"timed-out run", store.Run{State: store.RunFailed, FailureKind: store.FailureTimedOut, Error: "run timed out"}, "Run timed out"},
+		{"pipeline failure without jobs", store.Run{State: store.RunFailed, FailureKind: store.FailurePipeline, Error: "pipeline failed"}, "Pipeline failed"},
+		{"clone failure keeps its detail", store.Run{State: store.RunFailed, FailureKind: store.FailureCloneFailed, Error: "clone failed: authentication required"}, "Clone failed: authentication required"},
+		{"crash reason is appended", store.Run{State: store.RunFailed, FailureKind: store.FailureProcessCrashed, Error: "runner signal: killed"}, "Runner crashed: runner signal: killed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, _ := toRunStatus(&tt.run, "", runURL)
+			if got.Description != tt.want {
+				t.Errorf("got %q, want %q", got.Description, tt.want)
+			}
+		})
+	}
+}
