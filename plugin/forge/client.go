@@ -220,8 +220,9 @@ func (c *Client) doHiding(ctx context.Context, method, path string, body, out an
 	return resp.Header, nil
 }
 
-// maxSecretRead is how far past maxErrorBody an error response is read:
-// longer than any token or webhook secret.
+// maxSecretRead is how far past maxErrorBody an error response is read.
+// It is far longer than a forge token (40 characters) or a generated
+// webhook secret; a secret longer than 4 KiB could still be cut unredacted.
 const maxSecretRead = 4096
 
 // minSecretLen is the shortest token or secret that errors are scrubbed
@@ -279,7 +280,7 @@ func scrubErr(err error, hidden []string) error {
 }
 
 // scrubbedError is an error whose text is redacted. Unwrap still returns
-// the original, so errors.Is matches context.DeadlineExceeded and the like;
+// the original, so errors.Is matches context.DeadlineExceeded and the like.
 // NOTE: printing the unwrapped cause would show the token again.
 type scrubbedError struct {
 	msg   string
