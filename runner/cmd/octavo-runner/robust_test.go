@@ -56,3 +56,36 @@ job("f", inputs = ["octavo/push"], run = f)
 		})
 	}
 }
+
+// TestRunShInvalidCwd covers ctx.sh with a cwd that is not a directory.
+// The job used to fail with "fork/exec /usr/bin/sh: no such file or
+// directory", which blames the shell instead of the cwd.
+func TestRunShInvalidCwd(t *testing.T) {
+	tests := []struct {
+		name string
+		cwd  string
+		want string
+	}{
+		{"a missing directory", "missing", `ctx.sh: cwd "missing" does not exist`},
+		{"a file", "file.txt", `ctx.sh: cwd "file.txt" is not a directory`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := runPipeline(t, runSpec{
+				files: map[string]string{"file.txt": "x"},
+				pipeline: `
+def f(ctx):
+    ctx.sh("pwd", cwd = "` + tt.cwd + `")
+
+job("f", inputs = ["octavo/push"], run = f)
+`})
+			jf := res.job(t, "f")
+			if jf.Outcome != schema.JobFailed {
+				t.Errorf("job outcome %q, want failed", jf.Outcome)
+			}
+			if !strings.Contains(jf.Error, tt.want) {
+				t.Errorf("job error %q, want it to contain %q", jf.Error, tt.want)
+			}
+		})
+	}
+}
