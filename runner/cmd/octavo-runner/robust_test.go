@@ -1,6 +1,7 @@
 package main
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -85,6 +86,38 @@ job("f", inputs = ["octavo/push"], run = f)
 			}
 			if !strings.Contains(jf.Error, tt.want) {
 				t.Errorf("job error %q, want it to contain %q", jf.Error, tt.want)
+			}
+		})
+	}
+}
+
+// TestRunMalformedSourceFiles covers --source files that are not one JSON
+// object with string fields. Data after the object used to be ignored, and
+// a field of the wrong type was described with a Go type name such as
+// "json.Number".
+func TestRunMalformedSourceFiles(t *testing.T) {
+	ws := newWorkspace(t, runSpec{pipeline: "job('a', inputs = ['octavo/push'], run = lambda ctx: None)\n"})
+	tests := []struct {
+		name    string
+		payload string
+		want    string
+	}{
+		{"a second object after the first", `{"sha": "abc"} {"sha": "def"}`, "want one JSON object, found more after it"},
+		{"text after the object", `{"sha": "abc"} trailing`, "want one JSON object, found more after it"},
+		{"a number field", `{"sha": 5}`, `field "sha" is a number, want a string or null`},
+		{"an array field", `{"branch": ["main"]}`, `field "branch" is an array, want a string or null`},
+		{"null instead of an object", `null`, "want a JSON object, got null"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "push.json")
+			writeFile(t, path, tt.payload)
+			code, _, stderr := runCommandLine(t, "run", "--workspace", ws, "--source", "octavo/push="+path)
+			if code != exitUsage {
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, exitUsage, stderr)
+			}
+			if !strings.Contains(stderr, tt.want) {
+				t.Errorf("stderr %q, want it to contain %q", stderr, tt.want)
 			}
 		})
 	}

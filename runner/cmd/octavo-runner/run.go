@@ -330,7 +330,7 @@ func readSecrets(path string) (map[string]string, error) {
 		s, ok := v.(string)
 		if !ok {
 			// The value is not echoed: it is a secret even when mistyped.
-			return nil, fmt.Errorf("parse secrets file %s: secret %q is %T, want a string", path, name, v)
+			return nil, fmt.Errorf("parse secrets file %s: secret %q is %s, want a string", path, name, engine.JSONKind(v))
 		}
 		secrets[name] = s
 	}
