@@ -3,7 +3,8 @@
 // A [Sink] stamps each event with its time and type and masks secrets in
 // every free-text field: commands, output lines, log messages, errors and
 // job outputs. It then hands the event to a [Writer], which is [JSONWriter]
-// for the JSON-lines stream the sidecar reads or a terminal view. Job ids are not masked
+// for the JSON-lines stream the sidecar reads or a terminal view. Free
+// text longer than [MaxTextBytes] is cut. Job ids are not masked
 // because the pipeline validates them as plain names.
 package events
 
@@ -15,6 +16,7 @@ import (
 	"io"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/octavo-ci/octavo/runner/mask"
 	"github.com/octavo-ci/octavo/schema"
@@ -111,29 +113,49 @@ func (s *Sink) prepare(ev any) error {
 		e.Envelope = schema.Envelope{AtMs: at, Type: schema.TypeJobStarted}
 	case *schema.ShStarted:
 		e.Envelope = schema.Envelope{AtMs: at, Type: schema.TypeShStarted}
-		e.Cmd = m.Mask(e.Cmd)
+		e.Cmd = cutText(m.Mask(e.Cmd))
 	case *schema.ShOutput:
 		e.Envelope = schema.Envelope{AtMs: at, Type: schema.TypeShOutput}
 		e.Line = m.Mask(e.Line)
 	case *schema.ShFinished:
 		e.Envelope = schema.Envelope{AtMs: at, Type: schema.TypeShFinished}
-		e.Error = m.Mask(e.Error)
+		e.Error = cutText(m.Mask(e.Error))
 	case *schema.Log:
 		e.Envelope = schema.Envelope{AtMs: at, Type: schema.TypeLog}
-		e.Message = m.Mask(e.Message)
+		e.Message = cutText(m.Mask(e.Message))
 	case *schema.JobFinished:
 		e.Envelope = schema.Envelope{AtMs: at, Type: schema.TypeJobFinished}
-		e.Error = m.Mask(e.Error)
+		e.Error = cutText(m.Mask(e.Error))
 		if e.Outputs != nil {
 			e.Outputs = maskValue(m, e.Outputs).(map[string]any)
 		}
 	case *schema.RunFinished:
 		e.Envelope = schema.Envelope{AtMs: at, Type: schema.TypeRunFinished}
-		e.Error = m.Mask(e.Error)
+		e.Error = cutText(m.Mask(e.Error))
 	default:
 		return fmt.Errorf("emit event: unsupported type %T", ev)
 	}
 	return nil
+}
+
+// MaxTextBytes bounds the free text of one event: a command, a log
+// message or an error. Output lines have their own, smaller bound, and
+// outputs are bounded by the engine. Together they keep every event line
+// well below the 4 MiB line limit of the sidecar's reader.
+const MaxTextBytes = 64 << 10
+
+// cutText shortens s to at most MaxTextBytes plus a note of what was cut,
+// without splitting a UTF-8 character. It runs after masking, so the cut
+// cannot leave part of a secret unmasked.
+func cutText(s string) string {
+	if len(s) <= MaxTextBytes {
+		return s
+	}
+	cut := MaxTextBytes
+	for cut > MaxTextBytes-utf8.UTFMax && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d bytes cut)", s[:cut], len(s)-cut)
 }
 
 // maskValue returns a copy of v, a JSON value as decoded into any, with
