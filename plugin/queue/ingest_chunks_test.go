@@ -8,11 +8,11 @@ import (
 	"github.com/octavo-ci/octavo/plugin/store"
 )
 
-// TestInvalidLinesInsideABatchAreSkipped sends invalid lines between
+// TestIngestSkipsInvalidLinesInBatch sends invalid lines between
 // output lines of one batch: they are not stored, the valid ones around
 // them keep consecutive seqs and their exact text, and the run's result
 // still follows the stream.
-func TestInvalidLinesInsideABatchAreSkipped(t *testing.T) {
+func TestIngestSkipsInvalidLinesInBatch(t *testing.T) {
 	out := func(n int) string {
 		return fmt.Sprintf(`{"at_ms":1764850000003,"type":"sh_output","job_id":"test","seq":1,"stream":"stdout","line":"line %d"}`, n)
 	}

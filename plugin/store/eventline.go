@@ -23,12 +23,12 @@ type EventHeader struct {
 // ScanEventHeader reads the "type", "job_id" and "at_ms" members of line
 // without decoding the rest, at a fraction of the cost of encoding/json.
 // ok is true only when line is exactly one JSON object (whitespace around
-// it allowed) whose members are all strings, numbers, true, false or null
-// and which has a non-empty string "type"; line is then valid JSON. For
+// it allowed) with a non-empty string "type" and only strings, numbers,
+// true, false or null as member values. Such a line is valid JSON. For
 // anything else (nested values, escapes in a key, type or job_id, an at_ms
-// that is not an integer, invalid JSON) ok is false and the caller decodes
-// the line in full, which also says why a line is invalid. job, when it
-// equals the line's job_id, is returned as JobID instead of a new string.
+// that is not an integer, invalid JSON) ok is false, and the caller decodes
+// the line in full to learn why. When job equals the line's job_id,
+// JobID is job itself rather than a new string.
 func ScanEventHeader(line []byte, job string) (h EventHeader, ok bool) {
 	i := skipSpace(line, 0)
 	if i >= len(line) || line[i] != '{' {

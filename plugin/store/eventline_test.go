@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-func TestScanEventHeaderAgreesWithEncodingJSON(t *testing.T) {
+func TestScanEventHeaderMatchesJSON(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		line string
@@ -14,21 +14,21 @@ func TestScanEventHeaderAgreesWithEncodingJSON(t *testing.T) {
 		{"a long plain line is read", `{"type":"sh_output","job_id":"j","line":"abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz"}`},
 		{"escapes in the line are checked", `{"type":"sh_output","job_id":"j","line":"tab\there \"quoted\" \u00e9 back\\slash"}`},
 		{"whitespace around members is allowed", " { \"type\" : \"log\" , \"job_id\" : \"j\" , \"n\" : -1.5e3 , \"b\" : true , \"z\" : null } "},
-		{"an object without type is refused", `{"job_id":"j"}`},
-		{"an empty type is refused", `{"type":""}`},
+		{"an object without type is rejected", `{"job_id":"j"}`},
+		{"an empty type is rejected", `{"type":""}`},
 		{"a nested value is left to the full decoder", `{"type":"run_started","jobs":[{"id":"a"}]}`},
-		{"a control character inside a string is refused", "{\"type\":\"sh_output\",\"line\":\"a\x01b\"}"},
-		{"a control character late in a long string is refused", "{\"type\":\"sh_output\",\"line\":\"abcdefghijklmnop\x1fq\"}"},
-		{"an unknown escape is refused", `{"type":"sh_output","line":"a\qb"}`},
-		{"a short unicode escape is refused", `{"type":"sh_output","line":"\u12"}`},
-		{"an unterminated string is refused", `{"type":"sh_output","line":"abcdefghijklmnop`},
-		{"a missing closing brace is refused", `{"type":"sh_output"`},
-		{"text after the object is refused", `{"type":"sh_output"} x`},
-		{"a trailing comma is refused", `{"type":"sh_output",}`},
+		{"a control character inside a string is rejected", "{\"type\":\"sh_output\",\"line\":\"a\x01b\"}"},
+		{"a control character late in a long string is rejected", "{\"type\":\"sh_output\",\"line\":\"abcdefghijklmnop\x1fq\"}"},
+		{"an unknown escape is rejected", `{"type":"sh_output","line":"a\qb"}`},
+		{"a short unicode escape is rejected", `{"type":"sh_output","line":"\u12"}`},
+		{"an unterminated string is rejected", `{"type":"sh_output","line":"abcdefghijklmnop`},
+		{"a missing closing brace is rejected", `{"type":"sh_output"`},
+		{"text after the object is rejected", `{"type":"sh_output"} x`},
+		{"a trailing comma is rejected", `{"type":"sh_output",}`},
 		{"a fractional at_ms is left to the full decoder", `{"type":"sh_output","at_ms":1.5}`},
-		{"a number with a leading zero is refused", `{"type":"sh_output","n":01}`},
-		{"plain text is refused", `not json`},
-		{"an empty line is refused", ``},
+		{"a number with a leading zero is rejected", `{"type":"sh_output","n":01}`},
+		{"plain text is rejected", `not json`},
+		{"an empty line is rejected", ``},
 		{"an escaped key is left to the full decoder", `{"typ\u0065":"sh_output"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -54,14 +54,14 @@ func TestScanEventHeaderAgreesWithEncodingJSON(t *testing.T) {
 	}
 }
 
-func TestScanEventHeaderAcceptsWhatItShould(t *testing.T) {
+func TestScanEventHeaderAcceptsFlatEvents(t *testing.T) {
 	for _, line := range []string{
 		`{"at_ms":17,"type":"sh_output","job_id":"test","seq":1,"stream":"stdout","line":"hello, world"}`,
 		`{"type":"sh_output","job_id":"j","line":"tab\there \"quoted\" \u00e9 back\\slash"}`,
 		" { \"type\" : \"log\" , \"job_id\" : \"j\" , \"n\" : -1.5e3 , \"b\" : true , \"z\" : null } ",
 	} {
 		if _, ok := ScanEventHeader([]byte(line), ""); !ok {
-			t.Errorf("ScanEventHeader(%q) refused a valid flat event", line)
+			t.Errorf("ScanEventHeader(%q) rejected a valid flat event", line)
 		}
 	}
 }

@@ -19,8 +19,8 @@ const maxChunkBytes = 256 << 10
 
 // AppendEvents stores events of one run, numbered by the caller from
 // runs.last_seq+1 upwards, and advances runs.last_seq to the last one.
-// Consecutive events of one job become one [RunEventChunk] row; an event's
-// Data must be one line (no newline).
+// Consecutive events of one job become one [RunEventChunk] row. An event's
+// Data must be one line without a newline.
 func AppendEvents(tx *gorm.DB, runID uint, events []RunEvent) error {
 	if len(events) == 0 {
 		return nil
@@ -30,8 +30,8 @@ func AppendEvents(tx *gorm.DB, runID uint, events []RunEvent) error {
 		return err
 	}
 	for _, c := range chunks {
-		// One plain INSERT per chunk: GORM's Create would reflect over
-		// the struct for a row that is mostly one big string.
+		// A plain INSERT, because GORM's Create would reflect over the
+		// struct for a row that is mostly one big value.
 		err := tx.Exec("INSERT INTO run_event_chunks (run_id, first_seq, last_seq, job_name, data) VALUES (?, ?, ?, ?, ?)",
 			c.RunID, c.FirstSeq, c.LastSeq, c.JobName, c.Data).Error
 		if err != nil {

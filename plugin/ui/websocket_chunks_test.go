@@ -7,9 +7,9 @@ import (
 	"github.com/octavo-ci/octavo/plugin/ui/uitest"
 )
 
-// TestLiveResumesAfterSeqInsideAChunk stores two chunks of ten lines and
+// TestLiveResumesInsideChunk stores two chunks of ten lines and
 // resumes viewers after a seq in the middle of each, then streams on.
-func TestLiveResumesAfterSeqInsideAChunk(t *testing.T) {
+func TestLiveResumesInsideChunk(t *testing.T) {
 	e := newTestEnv(t, "/", false)
 	repo := uitest.AddRepo(t, e.store, "alice/app", false)
 	run := uitest.AddRun(t, e.store, repo, "main", store.RunActive, "", 0)
