@@ -78,8 +78,8 @@ func ScanEventHeader(line []byte, job string) (h EventHeader, ok bool) {
 				return h, false
 			}
 			if string(key) == "at_ms" {
-				n, err := strconv.ParseInt(string(line[i:end]), 10, 64)
-				if err != nil {
+				n, ok := parseInt(line[i:end])
+				if !ok {
 					return h, false
 				}
 				h.AtMs = n
@@ -137,8 +137,7 @@ func skipSpace(b []byte, i int) int {
 func scanString(b []byte, i int) (end int, esc, ok bool) {
 	j := i + 1
 	// Skip eight plain bytes at a time: none a quote, a backslash or a
-	// control character. Output lines are mostly such bytes, and this
-	// loop is most of what checking an output line costs.
+	// control character. Output lines are mostly such bytes.
 	for ; j+8 <= len(b); j += 8 {
 		w := binary.LittleEndian.Uint64(b[j:])
 		if hasLess(w, 0x20)|hasZero(w^(lsb*'"'))|hasZero(w^(lsb*'\\')) != 0 {
@@ -193,12 +192,6 @@ func isHex(c byte) bool {
 // scanNumber checks the JSON number starting at b[i] and returns the index
 // after it and whether it has neither fraction nor exponent.
 func scanNumber(b []byte, i int) (end int, isInt, ok bool) {
-	digits := func(j int) int {
-		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
-			j++
-		}
-		return j
-	}
 	if b[i] == '-' {
 		i++
 	}
@@ -206,14 +199,14 @@ func scanNumber(b []byte, i int) (end int, isInt, ok bool) {
 	case i < len(b) && b[i] == '0':
 		i++
 	case i < len(b) && b[i] >= '1' && b[i] <= '9':
-		i = digits(i)
+		i = skipDigits(b, i)
 	default:
 		return 0, false, false
 	}
 	isInt = true
 	if i < len(b) && b[i] == '.' {
 		isInt = false
-		j := digits(i + 1)
+		j := skipDigits(b, i+1)
 		if j == i+1 {
 			return 0, false, false
 		}
@@ -225,13 +218,42 @@ func scanNumber(b []byte, i int) (end int, isInt, ok bool) {
 		if i < len(b) && (b[i] == '+' || b[i] == '-') {
 			i++
 		}
-		j := digits(i)
+		j := skipDigits(b, i)
 		if j == i {
 			return 0, false, false
 		}
 		i = j
 	}
 	return i, isInt, true
+}
+
+func skipDigits(b []byte, i int) int {
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	return i
+}
+
+// parseInt converts an integer that [scanNumber] accepted. Up to 18
+// digits cannot overflow an int64, so only longer ones take the slower
+// checked path.
+func parseInt(b []byte) (int64, bool) {
+	digits := b
+	if len(digits) > 0 && digits[0] == '-' {
+		digits = digits[1:]
+	}
+	if len(digits) > 18 {
+		n, err := strconv.ParseInt(string(b), 10, 64)
+		return n, err == nil
+	}
+	var n int64
+	for _, c := range digits {
+		n = n*10 + int64(c-'0')
+	}
+	if len(digits) < len(b) {
+		n = -n
+	}
+	return n, true
 }
 
 // literalEnd returns the index after the true, false or null at b[i], or
