@@ -185,7 +185,12 @@ func executeRun(inv *invocation, stdout, stderr io.Writer) int {
 		return code
 	}
 
-	p, err := pipeline.LoadFile(inv.pipelinePath, inv.pipelineName, pipeline.Options{})
+	p, err := pipeline.LoadFileContext(ctx, inv.pipelinePath, inv.pipelineName, pipeline.Options{})
+	if err != nil && ctx.Err() != nil {
+		logger.Warn("run stopped by signal while the pipeline loaded", "err", context.Cause(ctx))
+		finish(0)
+		return exitCode()
+	}
 	if err != nil {
 		logger.Warn("pipeline failed to load", "pipeline", inv.pipelineName, "err", sink.Mask(err.Error()))
 		_ = sink.Emit(&schema.RunStarted{})
