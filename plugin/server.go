@@ -96,7 +96,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 	st, err := store.Open(ctx, store.Options{DSN: cfg.DSN(), Logger: log, Now: opts.Now})
 	if err != nil {
 		_ = lock.Close()
-		return nil, err
+		if cfg.Database != "" {
+			return nil, fmt.Errorf("OCTAVO_DATABASE (-database): %w", err)
+		}
+		return nil, fmt.Errorf("OCTAVO_DATA_DIR (-data-dir): %w", err)
 	}
 
 	if st.Dialect == "sqlite" {
@@ -220,8 +223,12 @@ func (s *Server) Run(ctx context.Context) error {
 // octavo-runner next to this executable, else on PATH.
 func findRunner(configured string) (string, error) {
 	if configured != "" {
-		if _, err := os.Stat(configured); err != nil {
+		fi, err := os.Stat(configured)
+		if err != nil {
 			return "", fmt.Errorf("OCTAVO_RUNNER (-runner): %w; set it to the octavo-runner binary", err)
+		}
+		if fi.IsDir() || fi.Mode().Perm()&0o111 == 0 {
+			return "", fmt.Errorf("OCTAVO_RUNNER (-runner): %s is not an executable file; set it to the octavo-runner binary", configured)
 		}
 		return configured, nil
 	}
