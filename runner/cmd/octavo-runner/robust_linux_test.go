@@ -229,3 +229,26 @@ func waitForCPUTicks(t *testing.T, pid, ticks int, within time.Duration) {
 	}
 	t.Fatalf("process %d used fewer than %d CPU ticks within %s", pid, ticks, within)
 }
+
+// TestRunReapsOrphansDuringLongStep covers a long step whose processes
+// leave orphans that exit while the step still runs, like "(cmd &)" in a
+// build script. Reaped only when a step ended, they piled up as zombies of
+// the runner for the whole step, using up process ids.
+func TestRunReapsOrphansDuringLongStep(t *testing.T) {
+	res := runPipeline(t, runSpec{pipeline: `
+def orphans(ctx):
+    ctx.sh("""
+count() { for c in $(cat /proc/$PPID/task/*/children); do cut -d' ' -f3 /proc/$c/stat; done | grep -c Z; }
+for i in $(seq 1 30); do (sleep 0.01 &); done
+sleep 0.2
+for n in $(seq 1 50); do z=$(count); [ "$z" -eq 0 ] && break; sleep 0.1; done
+echo $z
+""")
+
+job("orphans", inputs = ["octavo/push"], run = orphans)
+`})
+	got := res.output("orphans", 1, schema.Stdout)
+	if len(got) != 1 || got[0] != "0" {
+		t.Errorf("zombies left while the step ran: %q, want [0]", got)
+	}
+}
