@@ -18,6 +18,11 @@ import (
 // a pipeline file and, separately, for each run function. Ten million steps
 // take about a second and are far more than a pipeline needs, so reaching
 // the limit almost always means an endless loop.
+//
+// NOTE: the limit counts Starlark steps, not the work of one builtin call
+// or its memory. str() or json.encode() of a list nested a million levels
+// deep recurses inside go.starlark.net until the Go stack limit, so such a
+// pipeline can still hang the runner or crash it.
 const DefaultMaxSteps = 10_000_000
 
 // Options tunes [Load].
