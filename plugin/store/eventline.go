@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -30,6 +31,9 @@ type EventHeader struct {
 // the line in full to learn why. When job equals the line's job_id,
 // JobID is job itself rather than a new string.
 func ScanEventHeader(line []byte, job string) (h EventHeader, ok bool) {
+	if h, ok := scanRunnerOutput(line, job); ok {
+		return h, true
+	}
 	i := skipSpace(line, 0)
 	if i >= len(line) || line[i] != '{' {
 		return h, false
@@ -107,6 +111,66 @@ func ScanEventHeader(line []byte, job string) (h EventHeader, ok bool) {
 	if skipSpace(line, i+1) != len(line) || h.Type == "" {
 		return h, false
 	}
+	return h, true
+}
+
+// scanRunnerOutput is [ScanEventHeader] for an sh_output line exactly as
+// the runner writes it: members in the order of schema.ShOutput and no
+// whitespace. Comparing the fixed parts as whole strings takes about half
+// the time of the general scan. ok is false for any other line, which the
+// general scan then reads.
+func scanRunnerOutput(line []byte, job string) (h EventHeader, ok bool) {
+	const head, typeAndJob, seqKey, streamKey, lineKey = `{"at_ms":`, `,"type":"sh_output","job_id":"`, `","seq":`, `,"stream":"`, `","line":"`
+	if !bytes.HasPrefix(line, []byte(head)) {
+		return h, false
+	}
+	i := len(head)
+	end, isInt, ok := scanNumber(line, i)
+	if !ok || !isInt {
+		return h, false
+	}
+	if h.AtMs, ok = parseInt(line[i:end]); !ok {
+		return h, false
+	}
+	i = end
+	if !bytes.HasPrefix(line[i:], []byte(typeAndJob)) {
+		return h, false
+	}
+	i += len(typeAndJob) - 1
+	var esc bool
+	if end, esc, ok = scanString(line, i); !ok || esc {
+		return h, false
+	}
+	if v := line[i+1 : end-1]; string(v) == job {
+		h.JobID = job
+	} else {
+		h.JobID = string(v)
+	}
+	i = end - 1
+	if !bytes.HasPrefix(line[i:], []byte(seqKey)) {
+		return h, false
+	}
+	i += len(seqKey)
+	if end, _, ok = scanNumber(line, i); !ok {
+		return h, false
+	}
+	i = end
+	if !bytes.HasPrefix(line[i:], []byte(streamKey)) {
+		return h, false
+	}
+	i += len(streamKey) - 1
+	if end, _, ok = scanString(line, i); !ok {
+		return h, false
+	}
+	i = end - 1
+	if !bytes.HasPrefix(line[i:], []byte(lineKey)) {
+		return h, false
+	}
+	i += len(lineKey) - 1
+	if end, _, ok = scanString(line, i); !ok || end != len(line)-1 || line[end] != '}' {
+		return h, false
+	}
+	h.Type = "sh_output"
 	return h, true
 }
 

@@ -30,6 +30,12 @@ func TestScanEventHeaderMatchesJSON(t *testing.T) {
 		{"a negative at_ms is read", `{"type":"log","at_ms":-5}`},
 		{"the largest at_ms is read", `{"type":"log","at_ms":9223372036854775807}`},
 		{"an at_ms past int64 is left to the full decoder", `{"type":"log","at_ms":9223372036854775808}`},
+		{"the runner's layout with a stderr line is read", `{"at_ms":5,"type":"sh_output","job_id":"build","seq":12,"stream":"stderr","line":"warning: \"x\""}`},
+		{"the runner's layout with an escaped job is left to the full decoder", `{"at_ms":5,"type":"sh_output","job_id":"b\u0075ild","seq":1,"stream":"stdout","line":"x"}`},
+		{"the runner's layout with a member after line is read", `{"at_ms":5,"type":"sh_output","job_id":"j","seq":1,"stream":"stdout","line":"x","more":1}`},
+		{"the runner's layout cut after line is rejected", `{"at_ms":5,"type":"sh_output","job_id":"j","seq":1,"stream":"stdout","line":"x"`},
+		{"the runner's layout with a bad seq is rejected", `{"at_ms":5,"type":"sh_output","job_id":"j","seq":1x,"stream":"stdout","line":"x"}`},
+		{"the runner's layout with text after it is rejected", `{"at_ms":5,"type":"sh_output","job_id":"j","seq":1,"stream":"stdout","line":"x"}}`},
 		{"plain text is rejected", `not json`},
 		{"an empty line is rejected", ``},
 		{"an escaped key is left to the full decoder", `{"typ\u0065":"sh_output"}`},
@@ -60,6 +66,8 @@ func TestScanEventHeaderMatchesJSON(t *testing.T) {
 func TestScanEventHeaderAcceptsFlatEvents(t *testing.T) {
 	for _, line := range []string{
 		`{"at_ms":17,"type":"sh_output","job_id":"test","seq":1,"stream":"stdout","line":"hello, world"}`,
+		`{"at_ms":5,"type":"sh_output","job_id":"build","seq":12,"stream":"stderr","line":"warning: \"x\""}`,
+		`{"at_ms":5,"type":"sh_output","job_id":"j","seq":1,"stream":"stdout","line":"x","more":1}`,
 		`{"type":"sh_output","job_id":"j","line":"tab\there \"quoted\" \u00e9 back\\slash"}`,
 		" { \"type\" : \"log\" , \"job_id\" : \"j\" , \"n\" : -1.5e3 , \"b\" : true , \"z\" : null } ",
 	} {
