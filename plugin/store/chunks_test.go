@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"gorm.io/driver/postgres"
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
 
@@ -172,8 +173,44 @@ func TestClearRunRecordsDeletesChunks(t *testing.T) {
 // TestMigrationMovesRunEventsIntoChunks opens a database written before
 // event chunks existed.
 func TestMigrationMovesRunEventsIntoChunks(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "octavo.db")
-	old, err := gorm.Open(sqlite.Open(path), &gorm.Config{})
+	for _, db := range []struct {
+		name string
+		dsn  func(t *testing.T) string
+		open func(dsn string) gorm.Dialector
+	}{
+		{"sqlite", func(t *testing.T) string { return filepath.Join(t.TempDir(), "octavo.db") }, sqlite.Open},
+		{"postgres", func(t *testing.T) string { return storetest.Postgres(t) }, postgres.Open},
+	} {
+		t.Run(db.name, func(t *testing.T) {
+			dsn := db.dsn(t)
+			writeVersion1Events(t, db.open(dsn))
+
+			s := openTestStore(t, dsn)
+			if s.DB.Migrator().HasTable("run_events") {
+				t.Error("table run_events is still there after the migration")
+			}
+			test := "test"
+			got, err := s.PageRunEvents(t.Context(), EventPage{RunID: 1, Job: &test, Limit: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 2 || got[0].Seq != 2 || got[1].Seq != 3 || got[1].Type != "sh_output" || got[1].AtMs != 3 ||
+				got[1].Data != `{"at_ms":3,"type":"sh_output","job_id":"test","line":"two"}` {
+				t.Errorf("job test's events after the migration = %+v, want seqs 2 and 3 as stored", got)
+			}
+			all, err := EventsAfter(t.Context(), s.DB, 1, 0, 10)
+			if err != nil || !slices.Equal(seqsOf(all), []int64{1, 2, 3}) {
+				t.Errorf("events after the migration = %v, %v; want 1..3", seqsOf(all), err)
+			}
+		})
+	}
+}
+
+// writeVersion1Events creates the schema of the first migration with three
+// events of run 1 in run_events.
+func writeVersion1Events(t *testing.T, dialector gorm.Dialector) {
+	t.Helper()
+	old, err := gorm.Open(dialector, &gorm.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,21 +241,7 @@ func TestMigrationMovesRunEventsIntoChunks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if db, err := old.DB(); err == nil {
-		_ = db.Close()
-	}
-
-	s := openTestStore(t, path)
-	if s.DB.Migrator().HasTable("run_events") {
-		t.Error("table run_events is still there after the migration")
-	}
-	test := "test"
-	got, err := s.PageRunEvents(t.Context(), EventPage{RunID: 1, Job: &test, Limit: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 2 || got[0].Seq != 2 || got[1].Seq != 3 || got[1].Type != "sh_output" || got[1].AtMs != 3 ||
-		got[1].Data != `{"at_ms":3,"type":"sh_output","job_id":"test","line":"two"}` {
-		t.Errorf("job test's events after the migration = %+v, want seqs 2 and 3 as stored", got)
+	if sqlDB, err := old.DB(); err == nil {
+		_ = sqlDB.Close()
 	}
 }
