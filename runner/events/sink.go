@@ -57,7 +57,8 @@ func NewSink(w Writer, masker *mask.Masker, now func() time.Time) *Sink {
 // schema whose envelope it fills in. It returns the sink's first write
 // error, which the caller should treat as fatal for the run.
 func (s *Sink) Emit(ev any) error {
-	if err := s.prepare(ev); err != nil {
+	typ, err := s.prepare(ev)
+	if err != nil {
 		return err
 	}
 
@@ -67,7 +68,7 @@ func (s *Sink) Emit(ev any) error {
 		return s.err
 	}
 	if err := s.w.WriteEvent(ev); err != nil {
-		s.err = fmt.Errorf("write %T event: %w", ev, err)
+		s.err = fmt.Errorf("write %s event: %w", typ, err)
 	}
 	return s.err
 }
@@ -98,44 +99,54 @@ func (s *Sink) Mask(text string) string {
 	return s.masker.Mask(text)
 }
 
-// prepare fills in the envelope of ev and masks its free-text fields.
-func (s *Sink) prepare(ev any) error {
+// prepare fills in the envelope of ev, masks and bounds its free-text
+// fields, and returns its type.
+func (s *Sink) prepare(ev any) (schema.Type, error) {
 	at := s.now().UnixMilli()
 	m := s.masker
+	var typ schema.Type
 	switch e := ev.(type) {
 	case *schema.RunStarted:
-		e.Envelope = schema.Envelope{AtMs: at, Type: schema.TypeRunStarted}
+		typ = schema.TypeRunStarted
+		e.Envelope = schema.Envelope{AtMs: at, Type: typ}
 		e.Schema = schema.Version
 		if e.Jobs == nil {
 			e.Jobs = []schema.JobNode{}
 		}
 	case *schema.JobStarted:
-		e.Envelope = schema.Envelope{AtMs: at, Type: schema.TypeJobStarted}
+		typ = schema.TypeJobStarted
+		e.Envelope = schema.Envelope{AtMs: at, Type: typ}
 	case *schema.ShStarted:
-		e.Envelope = schema.Envelope{AtMs: at, Type: schema.TypeShStarted}
+		typ = schema.TypeShStarted
+		e.Envelope = schema.Envelope{AtMs: at, Type: typ}
 		e.Cmd = cutText(m.Mask(e.Cmd))
 	case *schema.ShOutput:
-		e.Envelope = schema.Envelope{AtMs: at, Type: schema.TypeShOutput}
+		typ = schema.TypeShOutput
+		e.Envelope = schema.Envelope{AtMs: at, Type: typ}
 		e.Line = m.Mask(e.Line)
 	case *schema.ShFinished:
-		e.Envelope = schema.Envelope{AtMs: at, Type: schema.TypeShFinished}
+		typ = schema.TypeShFinished
+		e.Envelope = schema.Envelope{AtMs: at, Type: typ}
 		e.Error = cutText(m.Mask(e.Error))
 	case *schema.Log:
-		e.Envelope = schema.Envelope{AtMs: at, Type: schema.TypeLog}
+		typ = schema.TypeLog
+		e.Envelope = schema.Envelope{AtMs: at, Type: typ}
 		e.Message = cutText(m.Mask(e.Message))
 	case *schema.JobFinished:
-		e.Envelope = schema.Envelope{AtMs: at, Type: schema.TypeJobFinished}
+		typ = schema.TypeJobFinished
+		e.Envelope = schema.Envelope{AtMs: at, Type: typ}
 		e.Error = cutText(m.Mask(e.Error))
 		if e.Outputs != nil {
 			e.Outputs = maskValue(m, e.Outputs).(map[string]any)
 		}
 	case *schema.RunFinished:
-		e.Envelope = schema.Envelope{AtMs: at, Type: schema.TypeRunFinished}
+		typ = schema.TypeRunFinished
+		e.Envelope = schema.Envelope{AtMs: at, Type: typ}
 		e.Error = cutText(m.Mask(e.Error))
 	default:
-		return fmt.Errorf("emit event: unsupported type %T", ev)
+		return "", fmt.Errorf("emit event: unsupported type %T", ev)
 	}
-	return nil
+	return typ, nil
 }
 
 // MaxTextBytes bounds the free text of one event: a command, a log
