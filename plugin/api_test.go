@@ -103,3 +103,18 @@ func TestListRunsPages(t *testing.T) {
 		}
 	})
 }
+
+// TestAPIResponsesAreNotSniffed checks that JSON from the sidecar's own
+// API carries nosniff. Run logs are untrusted pipeline output, and the log
+// and list responses once let a browser guess their type.
+func TestAPIResponsesAreNotSniffed(t *testing.T) {
+	s, _ := newTestServer(t, nil)
+	addRuns(t, s, "acme/app", false, 1)
+	for _, path := range []string{"/api/v1/runs", "/api/v1/runs/1/log", "/healthz", "/nope"} {
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if got := rec.Header().Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("GET %s: X-Content-Type-Options = %q, want nosniff", path, got)
+		}
+	}
+}
