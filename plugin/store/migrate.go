@@ -29,6 +29,7 @@ func (schemaMigration) TableName() string { return "schema_migrations" }
 // migrations lists every migration in the order it is applied.
 var migrations = []migration{
 	{ID: "0001_initial", Migrate: migrateInitial},
+	{ID: "0002_pending_status_index", Migrate: migratePendingStatusIndex},
 }
 
 // migrate applies the pending migrations, each in its own transaction.
