@@ -79,6 +79,15 @@ func TestListRunsPages(t *testing.T) {
 			t.Errorf("private repository: %d runs, next_before %d; unknown repository: next_before %d; want no runs and the same page", len(got.Runs), got.NextBefore, want.NextBefore)
 		}
 	})
+	t.Run("before beyond every id lists the newest runs", func(t *testing.T) {
+		// A before of 2^63 or more once matched nothing on SQLite.
+		for _, before := range []string{"9223372036854775808", "18446744073709551615"} {
+			p := get(t, "repo=acme/one&before="+before)
+			if len(p.Runs) != 1 {
+				t.Errorf("before=%s: got %d runs, want 1", before, len(p.Runs))
+			}
+		}
+	})
 	t.Run("unfiltered pages skip private runs without gaps", func(t *testing.T) {
 		seen := 0
 		query := "limit=10"
