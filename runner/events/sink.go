@@ -85,8 +85,10 @@ func (s *Sink) Emit(ev any) error {
 // returns the sink's first write error, like [Sink.Emit].
 func (s *Sink) EmitOutput(jobID string, seq int, stream schema.Stream, lines [][]byte) error {
 	at := s.now().UnixMilli()
-	for i, line := range lines {
-		lines[i] = s.masker.MaskBytes(line)
+	if s.masker.MaxLen() > 0 {
+		for i, line := range lines {
+			lines[i] = s.masker.MaskBytes(line)
+		}
 	}
 
 	s.mu.Lock()
