@@ -110,7 +110,7 @@ func (s *Server) handleListRuns(w http.ResponseWriter, r *http.Request) {
 		f.Limit = n
 	}
 
-	runs, err := store.ListRuns(r.Context(), s.st.DB, f)
+	runs, more, err := s.listPublicRuns(r, f)
 	if err != nil {
 		requestLogger(r.Context(), s.log).ErrorContext(r.Context(), "list runs", "err", err)
 		writeError(w, http.StatusInternalServerError, "could not read runs")
@@ -119,17 +119,53 @@ func (s *Server) handleListRuns(w http.ResponseWriter, r *http.Request) {
 	out := struct {
 		Runs       []apiRun `json:"runs"`
 		NextBefore uint     `json:"next_before,omitempty"`
-	}{Runs: []apiRun{}}
+	}{Runs: make([]apiRun, 0, len(runs))}
 	for i := range runs {
-		if runs[i].Repo.Private {
-			continue
-		}
 		out.Runs = append(out.Runs, s.toAPIRun(&runs[i]))
 	}
-	if limit := max(f.Limit, 1); f.Limit == 0 && len(runs) == 20 || len(runs) == limit {
+	if more {
 		out.NextBefore = runs[len(runs)-1].ID
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// listScanPages bounds how many store pages one list request reads while
+// it skips runs of private repositories.
+const listScanPages = 20
+
+// listPublicRuns returns up to f.Limit (default 20) runs of public
+// repositories, newest first, and whether older ones may follow. Private
+// runs are skipped by reading further pages, so a page is short only at
+// the end and never points at a private run.
+func (s *Server) listPublicRuns(r *http.Request, f store.RunFilter) ([]store.Run, bool, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 20
+	}
+	f.Limit = 100
+	var out []store.Run
+	for range listScanPages {
+		runs, err := store.ListRuns(r.Context(), s.st.DB, f)
+		if err != nil {
+			return nil, false, err
+		}
+		for i := range runs {
+			if runs[i].Repo.Private {
+				continue
+			}
+			if len(out) == limit {
+				return out, true, nil
+			}
+			out = append(out, runs[i])
+		}
+		if len(runs) < f.Limit {
+			return out, false, nil
+		}
+		f.BeforeID = runs[len(runs)-1].ID
+	}
+	// NOTE: after listScanPages pages of mostly private runs the list ends
+	// early; a client sees fewer runs rather than a private run's id.
+	return out, false, nil
 }
 
 // publicRun reads the run of the {id} route variable and writes a 404 for

@@ -143,7 +143,7 @@ type forgeRepo struct {
 
 func newForgeRepo(t testing.TB, name string) *forgeRepo {
 	t.Helper()
-	return &forgeRepo{Repo: gittest.NewRepo(t, "sha1"), srv: gittest.Serve(t, t.TempDir(), gitToken), name: name}
+	return &forgeRepo{Repo: gittest.NewRepo(t, "sha1"), srv: gittest.Serve(t, t.TempDir(), ""), name: name}
 }
 
 // commitAndPush commits files, publishes the repository and returns the

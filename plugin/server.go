@@ -122,13 +122,16 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		observer, jobObserver = s.outbox, s.outbox
 	} else {
 		log.Warn("no forge URL configured; commit statuses and catch-up are off", "setting", "OCTAVO_FORGE_URL")
+		if cfg.ForgeToken != "" {
+			log.Warn("forge token set without a forge URL; git fetches send it to no host, so private repositories cannot be cloned", "setting", "OCTAVO_FORGE_URL")
+		}
 	}
 	s.hub = live.NewHub(log.With("component", "live"))
 
 	secretsPath := cfg.SecretsFile
 	s.queue = queue.New(queue.Options{
 		Store:         st,
-		Workspaces:    workspace.New(cfg.DataDir, string(cfg.ForgeToken)),
+		Workspaces:    workspace.New(cfg.DataDir, cfg.ForgeURL, string(cfg.ForgeToken)),
 		RunnerPath:    runner,
 		MaxRuns:       cfg.MaxRuns,
 		RunTimeout:    cfg.RunTimeout,

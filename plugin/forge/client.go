@@ -67,7 +67,8 @@ type Client struct {
 
 // New returns a client for the forge at baseURL, such as
 // "https://git.example.com" or "https://example.com/gitea/" (with or without
-// the trailing slash). kind is [KindGitea] or [KindForgejo]; an empty kind
+// the trailing slash); the forge's API URL, ending in /api/v1, is accepted
+// too. kind is [KindGitea] or [KindForgejo]; an empty kind
 // means Gitea. token may be empty for anonymous calls. hc nil means an
 // http.Client with a 30 s timeout.
 //
@@ -114,7 +115,8 @@ func parseBaseURL(raw string) (*url.URL, error) {
 	if u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("invalid forge URL %q: remove the query and fragment", raw)
 	}
-	u.Path = strings.TrimSuffix(u.Path, "/") + "/api/v1/"
+	// Accept the API URL too, as people copy it from the forge's API docs.
+	u.Path = strings.TrimSuffix(strings.TrimSuffix(u.Path, "/"), "/api/v1") + "/api/v1/"
 	u.RawPath = ""
 	return u, nil
 }
@@ -218,8 +220,9 @@ func (c *Client) doHiding(ctx context.Context, method, path string, body, out an
 	return resp.Header, nil
 }
 
-// maxSecretRead is how far past maxErrorBody an error response is read:
-// longer than any token or webhook secret.
+// maxSecretRead is how far past maxErrorBody an error response is read.
+// It is far longer than a forge token (40 characters) or a generated
+// webhook secret; a secret longer than 4 KiB could still be cut unredacted.
 const maxSecretRead = 4096
 
 // minSecretLen is the shortest token or secret that errors are scrubbed
@@ -277,7 +280,7 @@ func scrubErr(err error, hidden []string) error {
 }
 
 // scrubbedError is an error whose text is redacted. Unwrap still returns
-// the original, so errors.Is matches context.DeadlineExceeded and the like;
+// the original, so errors.Is matches context.DeadlineExceeded and the like.
 // NOTE: printing the unwrapped cause would show the token again.
 type scrubbedError struct {
 	msg   string

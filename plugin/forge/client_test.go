@@ -328,6 +328,10 @@ func TestClientBaseURL(t *testing.T) {
 		{"root with slash", "/", "/api/v1/repos/o/r"},
 		{"path prefix without slash", "/gitea", "/gitea/api/v1/repos/o/r"},
 		{"path prefix with slash", "/gitea/", "/gitea/api/v1/repos/o/r"},
+		// An API URL given as the forge URL used to double the API path,
+		// so every call was a 404 that looked like a missing repository.
+		{"API URL", "/api/v1", "/api/v1/repos/o/r"},
+		{"API URL with slash and prefix", "/gitea/api/v1/", "/gitea/api/v1/repos/o/r"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

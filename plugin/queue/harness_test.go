@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -112,7 +113,7 @@ func newHarnessDSN(t *testing.T, runner, dsn, dataDir string, opts ...harnessOpt
 
 	o := Options{
 		Store:         st,
-		Workspaces:    workspace.New(dataDir, testToken),
+		Workspaces:    workspace.New(dataDir, mustParseURL(t, h.srv.URL+"/"), testToken),
 		RunnerPath:    runner,
 		MaxRuns:       2,
 		Parallel:      2,
@@ -233,4 +234,13 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func fileExists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+func mustParseURL(t testing.TB, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }

@@ -20,7 +20,7 @@ func BenchmarkIntake(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	q := New(Options{Store: st, Workspaces: workspace.New(dir, "")})
+	q := New(Options{Store: st, Workspaces: workspace.New(dir, nil, "")})
 
 	var wg sync.WaitGroup
 	next := make(chan int)

@@ -437,3 +437,34 @@ func TestLeftoverProcessDoesNotHangTheRun(t *testing.T) {
 		t.Log("left-over process already gone; the pipe was not held open")
 	}
 }
+
+// TestRunnerEnvDropsSidecarSettings guards against pipelines reading the
+// sidecar's settings: steps inherited octavo serve's whole environment, so
+// `echo $OCTAVO_FORGE_TOKEN` printed the forge token into the run log.
+func TestRunnerEnvDropsSidecarSettings(t *testing.T) {
+	t.Setenv("OCTAVO_FORGE_TOKEN", "token-must-not-leak")
+	t.Setenv("OCTAVO_WEBHOOK_SECRET", "secret-must-not-leak")
+	t.Setenv("OCTAVO_TEST_KEPT_OUT", "x")
+	t.Setenv("PIPELINE_VISIBLE", "yes")
+
+	h := newHarness(t, fakeRunner(t))
+	h.start()
+	out := t.TempDir()
+	res := h.push("main", events(`env > `+out+`/env`, append(happyEvents, runSuccess)...))
+	if r := h.waitFinal(res.RunID); r.State != store.RunComplete {
+		t.Fatalf("run = %s (%s), want complete", r.State, r.Error)
+	}
+
+	env, err := os.ReadFile(filepath.Join(out, "env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(env), "\n") {
+		if strings.HasPrefix(line, "OCTAVO_") {
+			t.Errorf("runner environment has %q, want no OCTAVO_* setting", line)
+		}
+	}
+	if !strings.Contains(string(env), "PIPELINE_VISIBLE=yes") {
+		t.Error("runner environment lost PIPELINE_VISIBLE, want other variables passed on")
+	}
+}

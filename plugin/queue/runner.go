@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -38,6 +39,7 @@ func (q *Queue) runRunner(ctx context.Context, r *store.Run, dir, src string, lo
 		"--parallel", strconv.Itoa(q.opts.Parallel),
 	)
 	cmd.Dir = dir
+	cmd.Env = runnerEnv(os.Environ())
 	setProcessGroup(cmd)
 
 	// The runner writes to our own pipes rather than exec's, so Wait does
@@ -176,4 +178,18 @@ func logStderr(r io.Reader, log *slog.Logger) []string {
 		tail = append(tail, line)
 	}
 	return tail
+}
+
+// runnerEnv returns env without the sidecar's own OCTAVO_* settings. Pipeline
+// steps inherit the runner's environment, so passing them on would hand the
+// forge token, the webhook secret and the database DSN to every pipeline.
+func runnerEnv(env []string) []string {
+	kept := make([]string, 0, len(env))
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "OCTAVO_") {
+			continue
+		}
+		kept = append(kept, kv)
+	}
+	return kept
 }

@@ -25,7 +25,7 @@ type deliveryLog struct {
 // means octavo serve never ran with these settings.
 func (r *registrar) openDeliveries(ctx context.Context, t *hookTarget) (*deliveryLog, error) {
 	if t.testHook == nil {
-		return nil, errors.New("the forge has no test delivery call for organisation hooks")
+		return nil, errors.New("test delivery " + t.noTest)
 	}
 	if r.wait == 0 {
 		return nil, errors.New("--wait 0 skips the test delivery")
@@ -134,7 +134,7 @@ func (r *registrar) testDelivery(ctx context.Context, t *hookTarget, id int64) (
 	log, err := r.openDeliveries(ctx, t)
 	switch {
 	case t.testHook == nil:
-		fmt.Fprintf(r.out, "test delivery: not available for organisation hooks; push to a repository of the organisation and look for its run under %s\n", r.cfg.PublicURL.Redacted())
+		fmt.Fprintf(r.out, "test delivery: %s; %s and look for its run under %s\n", t.noTest, t.pushHint, r.cfg.PublicURL.Redacted())
 		return exitOK, nil
 	case r.wait == 0:
 		fmt.Fprintln(r.out, "test delivery: skipped (--wait 0)")

@@ -208,3 +208,43 @@ func createToken(t *testing.T, inst *giteatest.Instance, scopes ...string) strin
 	}
 	return tok.SHA1
 }
+
+// TestGiteaRegisterEmptyRepository registers on a repository without
+// commits, the usual state before the first push. Gitea refuses a test
+// delivery there with a 404, and register used to report the hook it had
+// just created as a failure, with a hint about a wrong repository name.
+func TestGiteaRegisterEmptyRepository(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real Gitea test skipped with -short")
+	}
+	inst := giteatest.Shared(t)
+	ctx := t.Context()
+	var repo giteatest.Repo
+	if err := inst.Do(ctx, http.MethodPost, "/user/repos", map[string]any{"name": randomName(t, "register-empty-")}, &repo); err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{
+		"OCTAVO_FORGE_URL":      inst.URL,
+		"OCTAVO_FORGE_TOKEN":    inst.Token,
+		"OCTAVO_WEBHOOK_SECRET": "empty-secret-9d3a",
+		"OCTAVO_PUBLIC_URL":     "http://127.0.0.1:9/ci/",
+		"OCTAVO_DATA_DIR":       t.TempDir(),
+	}
+
+	for _, when := range []string{"first run", "second run"} {
+		code, out := giteaRegister(t, inst, vars, "--wait", "5s", repo.FullName)
+		if code != exitOK {
+			t.Fatalf("%s: got exit %d, want 0:\n%s", when, code, out)
+		}
+		if !strings.Contains(out, "empty repository") || !strings.Contains(out, "push a commit") {
+			t.Errorf("%s: got output without the empty repository note:\n%s", when, out)
+		}
+		hooks, err := inst.Hooks(ctx, repo.FullName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hooks) != 1 || hooks[0].Config["url"] != "http://127.0.0.1:9/ci/hooks" {
+			t.Errorf("%s: got hooks %+v, want our one hook", when, hooks)
+		}
+	}
+}

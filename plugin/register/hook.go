@@ -35,7 +35,11 @@ type hookTarget struct {
 	list     func(context.Context) ([]forge.Hook, error)
 	create   func(context.Context, forge.HookOptions) (*forge.Hook, error)
 	remove   func(context.Context, int64) error
-	testHook func(context.Context, int64) error // nil: the forge has no test call
+	testHook func(context.Context, int64) error // nil: no test delivery is possible
+	// noTest says why testHook is nil ("not available for …"), and
+	// pushHint what to push instead.
+	noTest   string
+	pushHint string
 }
 
 func (r *registrar) target(ctx context.Context, opts options) (*hookTarget, error) {
@@ -47,7 +51,9 @@ func (r *registrar) target(ctx context.Context, opts options) (*hookTarget, erro
 			create: func(ctx context.Context, o forge.HookOptions) (*forge.Hook, error) {
 				return r.client.CreateOrgHook(ctx, org, o)
 			},
-			remove: func(ctx context.Context, id int64) error { return r.client.DeleteOrgHook(ctx, org, id) },
+			remove:   func(ctx context.Context, id int64) error { return r.client.DeleteOrgHook(ctx, org, id) },
+			noTest:   "not available for organisation hooks",
+			pushHint: "push to a repository of the organisation",
 		}, nil
 	}
 
@@ -58,7 +64,7 @@ func (r *registrar) target(ctx context.Context, opts options) (*hookTarget, erro
 		return nil, fmt.Errorf("look up repository %s on %s: %w", opts.repo, r.cfg.ForgeURL.Redacted(), err)
 	}
 	name := repo.FullName
-	return &hookTarget{
+	t := &hookTarget{
 		label: "repository " + name,
 		repo:  name,
 		list:  func(ctx context.Context) ([]forge.Hook, error) { return r.client.ListHooks(ctx, name) },
@@ -67,7 +73,15 @@ func (r *registrar) target(ctx context.Context, opts options) (*hookTarget, erro
 		},
 		remove:   func(ctx context.Context, id int64) error { return r.client.DeleteHook(ctx, name, id) },
 		testHook: func(ctx context.Context, id int64) error { return r.client.TestHook(ctx, name, id) },
-	}, nil
+	}
+	if repo.Empty {
+		// Gitea 1.26 responds 404 "repository is empty" to a test delivery
+		// request, because a test push needs a commit.
+		t.testHook = nil
+		t.noTest = "not available for an empty repository"
+		t.pushHint = "push a commit"
+	}
+	return t, nil
 }
 
 // desired is the full state our hook must have.

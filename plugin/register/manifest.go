@@ -12,8 +12,9 @@ import (
 
 // ManifestVersion is the version plugin.json announces.
 //
-// NOTE: the binaries do not report a version of their own yet, so this
-// constant is the only place the version lives.
+// NOTE: octavo does not report a version of its own yet, and nothing ties
+// this constant to the version octavo-runner reports (set with -ldflags or
+// taken from the build information).
 const ManifestVersion = "0.1.0"
 
 // Manifest is the content of plugin.json, the file a forge administrator or

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -573,5 +574,48 @@ func TestRegisterMasksPublicURLPassword(t *testing.T) {
 	}
 	if !strings.Contains(removeOut, "removed hook") {
 		t.Errorf("got removal output %q, want the hook found by its full URL and removed", removeOut)
+	}
+}
+
+// TestRegisterEchoingForgeLeaksNothing runs register against a forge that
+// echoes the Authorization header and the request body in every error,
+// at each step register takes.
+func TestRegisterEchoingForgeLeaksNothing(t *testing.T) {
+	steps := []struct{ name, step string }{
+		{"repository lookup rejected", "GET /api/v1/repos/"},
+		{"hook list rejected", "GET /api/v1/repos/alice/demo/hooks"},
+		{"hook creation rejected", "POST /api/v1/repos/alice/demo/hooks"},
+	}
+	for _, tt := range steps {
+		step := tt.step
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				body, _ := io.ReadAll(r.Body)
+				if strings.HasPrefix(r.Method+" "+r.URL.Path, step) && (step != "GET /api/v1/repos/" || !strings.HasSuffix(r.URL.Path, "/hooks")) {
+					http.Error(w, `{"message":"rejected","auth":"`+r.Header.Get("Authorization")+`","request":`+string(body)+`}`, http.StatusUnprocessableEntity)
+					return
+				}
+				switch {
+				case r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/hooks"):
+					writeJSON(w, http.StatusOK, []forge.Hook{})
+				default:
+					writeJSON(w, http.StatusOK, map[string]any{"full_name": "alice/demo", "name": "demo", "owner": map[string]string{"login": "alice"}})
+				}
+			}))
+			t.Cleanup(srv.Close)
+			w := newWorld(t)
+			w.vars["OCTAVO_FORGE_URL"] = srv.URL
+
+			code, out, errOut := w.register("alice/demo")
+
+			if code != exitFailed || !strings.Contains(errOut, "rejected") {
+				t.Errorf("got exit %d and stderr %q, want 1 and the forge's message", code, errOut)
+			}
+			for _, s := range []string{fakeToken, fakeSecret} {
+				if strings.Contains(out+errOut, s) {
+					t.Errorf("output shows a token or secret:\n%s%s", out, errOut)
+				}
+			}
+		})
 	}
 }

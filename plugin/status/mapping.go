@@ -2,9 +2,11 @@ package status
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/octavo-ci/octavo/plugin/forge"
@@ -81,7 +83,7 @@ func toFailure(run *store.Run, failedJob string) (forge.StatusState, string) {
 		case failedJob != "":
 			return forge.StateFailure, "Failed: " + failedJob
 		case run.Error != "":
-			return forge.StateFailure, "Failed: " + run.Error
+			return forge.StateFailure, withReason("Failed", run.Error)
 		default:
 			return forge.StateFailure, "Failed"
 		}
@@ -131,10 +133,16 @@ func toJobStatus(run *store.Run, job *store.Job, runURL func(uint) string) (Desi
 }
 
 // withReason returns "label: reason", or label alone when reason is empty.
+// A reason that already says what label says ("run timed out" for "Timed
+// out") is returned alone, with its first letter made upper case.
 func withReason(label, reason string) string {
 	reason = strings.TrimSpace(reason)
 	if reason == "" {
 		return label
+	}
+	if strings.Contains(strings.ToLower(reason), strings.ToLower(label)) {
+		first, size := utf8.DecodeRuneInString(reason)
+		return string(unicode.ToUpper(first)) + reason[size:]
 	}
 	return label + ": " + reason
 }
@@ -159,10 +167,21 @@ func took(start, end *time.Time) string {
 	return " in " + d.String()
 }
 
-// cutDescription makes s one line of valid UTF-8 and cuts it to
-// maxDescription characters on a rune boundary, ending a cut text with "…".
+// ansiEscape matches a terminal control sequence such as a colour code.
+var ansiEscape = regexp.MustCompile(`\x1b\[[0-9;?]*[ -/]*[@-~]`)
+
+// cutDescription makes s one line of valid UTF-8 without terminal escape
+// sequences or other control characters, and cuts it to maxDescription
+// characters on a rune boundary, ending a cut text with "…".
 func cutDescription(s string) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = ansiEscape.ReplaceAllString(s, "")
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
 	s = strings.Join(strings.Fields(s), " ")
 	if utf8.RuneCountInString(s) <= maxDescription {
 		return s

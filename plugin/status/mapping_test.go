@@ -172,6 +172,9 @@ func TestCutDescription(t *testing.T) {
 		{"short text is kept", "Failed: test", "Failed: test"},
 		{"line breaks become spaces", "Clone failed:\nfatal: not found\r\n", "Clone failed: fatal: not found"},
 		{"invalid UTF-8 is replaced", "bad \xff byte", "bad \uFFFD byte"},
+		// Terminal colour codes from a crashed runner's output used to reach
+		// the forge, which shows the escape character as a box.
+		{"control characters are dropped", "Runner crashed: \x1b[31mpanic\x1b[0m \x00 now\x07", "Runner crashed: panic now"},
 		{"exactly the limit is kept", strings.Repeat("é", maxDescription), strings.Repeat("é", maxDescription)},
 		{"multi-byte text is cut on a rune boundary", strings.Repeat("é", 200), strings.Repeat("é", maxDescription-1) + "…"},
 		{"emoji are cut whole", strings.Repeat("🚀", 150), strings.Repeat("🚀", maxDescription-1) + "…"},
@@ -279,5 +282,30 @@ func TestFailedRunWithoutKind(t *testing.T) {
 	want := Desired{forge.StateFailure, "Failed: test", "https://forge.example.com/ci/runs/4"}
 	if got != want {
 		t.Errorf("got %+v, want %+v", got, want)
+	}
+}
+
+// TestReasonRepeatingLabel maps the reasons the queue really writes. A
+// reason that repeats the label used to read twice, as in "Timed out: run
+// timed out".
+func TestReasonRepeatingLabel(t *testing.T) {
+	runURL := runURLFunc("")
+	tests := []struct {
+		name string
+		run  store.Run
+		want string
+	}{
+		{"timed-out run", store.Run{State: store.RunFailed, FailureKind: store.FailureTimedOut, Error: "run timed out"}, "Run timed out"},
+		{"pipeline failure without jobs", store.Run{State: store.RunFailed, FailureKind: store.FailurePipeline, Error: "pipeline failed"}, "Pipeline failed"},
+		{"clone failure keeps its detail", store.Run{State: store.RunFailed, FailureKind: store.FailureCloneFailed, Error: "clone failed: authentication required"}, "Clone failed: authentication required"},
+		{"crash reason is appended", store.Run{State: store.RunFailed, FailureKind: store.FailureProcessCrashed, Error: "runner signal: killed"}, "Runner crashed: runner signal: killed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, _ := toRunStatus(&tt.run, "", runURL)
+			if got.Description != tt.want {
+				t.Errorf("got %q, want %q", got.Description, tt.want)
+			}
+		})
 	}
 }

@@ -131,6 +131,18 @@ func (p errorPoster) CreateStatus(context.Context, string, string, forge.StatusO
 // never recorded and the backoff never grew.
 func TestOutboxLastErrorValidUTF8(t *testing.T) {
 	st, repo := newTestStore(t)
+	checkLastErrorCut(t, st, repo)
+}
+
+// TestOutboxLastErrorOnPostgres is [TestOutboxLastErrorValidUTF8] on the
+// database that rejected the split character.
+func TestOutboxLastErrorOnPostgres(t *testing.T) {
+	st, repo := newPostgresStore(t)
+	checkLastErrorCut(t, st, repo)
+}
+
+func checkLastErrorCut(t *testing.T, st *store.Store, repo store.Repo) {
+	t.Helper()
 	opts := testOptions()
 	opts.MinBackoff, opts.MaxBackoff = time.Hour, time.Hour
 	long := strings.Repeat("a", maxLastError-1) + strings.Repeat("é", 10)

@@ -24,29 +24,36 @@ func (u *UI) registerAPIRoutes(r *mux.Router) {
 	r.HandleFunc("/api/v1/runs/{id:[0-9]+}/live", u.handleLive).Methods(http.MethodGet)
 }
 
-// runJSON is the run API's response body.
+// runJSON is the run API's response body. The fields from id to attempts
+// are always present, null or empty when unset; dispatched_at and
+// resolved_at repeat started_at and finished_at under the names the run
+// API documents.
 type runJSON struct {
-	ID          uint       `json:"id"`
-	Repo        string     `json:"repo"`
-	Ref         string     `json:"ref"`
-	Branch      string     `json:"branch,omitempty"`
-	Tag         string     `json:"tag,omitempty"`
-	SHA         string     `json:"sha"`
-	CommitURL   string     `json:"commit_url,omitempty"`
-	Pusher      string     `json:"pusher,omitempty"`
-	Message     string     `json:"message,omitempty"`
-	State       string     `json:"state"`
-	StateText   string     `json:"state_text"`
-	StateClass  string     `json:"state_class"`
-	FailureKind string     `json:"failure_kind,omitempty"`
-	Error       string     `json:"error,omitempty"`
-	ReplacedBy  *uint      `json:"replaced_by,omitempty"`
-	LastSeq     int64      `json:"last_seq"`
-	URL         string     `json:"url"`
-	CreatedAt   time.Time  `json:"created_at"`
-	StartedAt   *time.Time `json:"started_at,omitempty"`
-	FinishedAt  *time.Time `json:"finished_at,omitempty"`
-	Jobs        []jobJSON  `json:"jobs"`
+	ID           uint       `json:"id"`
+	Repo         string     `json:"repo"`
+	Ref          string     `json:"ref"`
+	SHA          string     `json:"sha"`
+	Event        string     `json:"event"`
+	State        string     `json:"state"`
+	FailureKind  string     `json:"failure_kind"`
+	CreatedAt    time.Time  `json:"created_at"`
+	DispatchedAt *time.Time `json:"dispatched_at"`
+	ResolvedAt   *time.Time `json:"resolved_at"`
+	ReplacedBy   *uint      `json:"replaced_by"`
+	Attempts     int        `json:"attempts"`
+	Branch       string     `json:"branch,omitempty"`
+	Tag          string     `json:"tag,omitempty"`
+	CommitURL    string     `json:"commit_url,omitempty"`
+	Pusher       string     `json:"pusher,omitempty"`
+	Message      string     `json:"message,omitempty"`
+	StateText    string     `json:"state_text"`
+	StateClass   string     `json:"state_class"`
+	Error        string     `json:"error,omitempty"`
+	LastSeq      int64      `json:"last_seq"`
+	URL          string     `json:"url"`
+	StartedAt    *time.Time `json:"started_at,omitempty"`
+	FinishedAt   *time.Time `json:"finished_at,omitempty"`
+	Jobs         []jobJSON  `json:"jobs"`
 }
 
 type jobJSON struct {
@@ -130,27 +137,31 @@ func (u *UI) handleRunJSON(w http.ResponseWriter, r *http.Request) {
 
 func (u *UI) toRunJSON(run store.Run, jobs []store.Job, steps []store.Step) runJSON {
 	out := runJSON{
-		ID:          run.ID,
-		Repo:        run.Repo.FullName,
-		Ref:         run.Ref,
-		Branch:      run.Branch,
-		Tag:         run.Tag,
-		SHA:         run.SHA,
-		CommitURL:   u.commitURL(run.Repo, run.SHA),
-		Pusher:      run.Pusher,
-		Message:     run.Message,
-		State:       string(run.State),
-		StateText:   stateText(run),
-		StateClass:  stateClass(run),
-		FailureKind: string(run.FailureKind),
-		Error:       run.Error,
-		ReplacedBy:  run.ReplacedBy,
-		LastSeq:     run.LastSeq,
-		URL:         u.absolute(u.link("runs/" + strconv.FormatUint(uint64(run.ID), 10))),
-		CreatedAt:   run.CreatedAt,
-		StartedAt:   run.StartedAt,
-		FinishedAt:  run.FinishedAt,
-		Jobs:        make([]jobJSON, 0, len(jobs)),
+		ID:           run.ID,
+		Repo:         run.Repo.FullName,
+		Ref:          run.Ref,
+		SHA:          run.SHA,
+		Event:        runEvent(run),
+		State:        string(run.State),
+		FailureKind:  string(run.FailureKind),
+		CreatedAt:    run.CreatedAt,
+		DispatchedAt: run.StartedAt,
+		ResolvedAt:   run.FinishedAt,
+		ReplacedBy:   run.ReplacedBy,
+		Attempts:     run.Attempt,
+		Branch:       run.Branch,
+		Tag:          run.Tag,
+		CommitURL:    u.commitURL(run.Repo, run.SHA),
+		Pusher:       run.Pusher,
+		Message:      run.Message,
+		StateText:    stateText(run),
+		StateClass:   stateClass(run),
+		Error:        run.Error,
+		LastSeq:      run.LastSeq,
+		URL:          u.absolute(u.link("runs/" + strconv.FormatUint(uint64(run.ID), 10))),
+		StartedAt:    run.StartedAt,
+		FinishedAt:   run.FinishedAt,
+		Jobs:         make([]jobJSON, 0, len(jobs)),
 	}
 	byName := make(map[string]int, len(jobs))
 	for _, j := range jobs {
@@ -174,6 +185,15 @@ func (u *UI) toRunJSON(run store.Run, jobs []store.Job, steps []store.Step) runJ
 		})
 	}
 	return out
+}
+
+// runEvent names the kind of push that created run: "tag" for a tag push,
+// else "push".
+func runEvent(run store.Run) string {
+	if run.Tag != "" {
+		return "tag"
+	}
+	return "push"
 }
 
 // absolute turns a path from [UI.link] into a URL on PublicURL's host, or

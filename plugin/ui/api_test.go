@@ -120,3 +120,50 @@ func equalSeqs(a, b []int64) bool {
 	}
 	return true
 }
+
+// TestRunJSONFields checks that the served run JSON carries every field
+// the run API promises, null when unset. The status page's handler serves
+// this path, and it once left out event, dispatched_at, resolved_at and
+// attempts and dropped an empty failure_kind or replaced_by, so clients
+// reading those fields got nothing.
+func TestRunJSONFields(t *testing.T) {
+	e := newTestEnv(t, "/", false)
+	repo := uitest.AddRepo(t, e.store, "alice/app", false)
+	queued := uitest.AddRun(t, e.store, repo, "main", store.RunQueued, "", 0)
+	done := uitest.AddRun(t, e.store, repo, "main", store.RunFailed, store.FailurePipeline, time.Minute)
+	if err := e.store.DB.Model(&store.Run{}).Where("id = ?", done.ID).Update("attempt", 2).Error; err != nil {
+		t.Fatal(err)
+	}
+
+	required := []string{"id", "repo", "ref", "sha", "event", "state", "failure_kind", "created_at", "dispatched_at", "resolved_at", "replaced_by", "attempts", "jobs"}
+	for _, tt := range []struct {
+		name string
+		id   uint
+		want map[string]any
+	}{
+		{"queued run has null times", queued.ID, map[string]any{"event": "push", "state": "queued", "failure_kind": "", "dispatched_at": nil, "resolved_at": nil, "replaced_by": nil, "attempts": 0.0}},
+		{"failed run has its times and attempts", done.ID, map[string]any{"event": "push", "state": "failed", "failure_kind": "pipeline-failure", "replaced_by": nil, "attempts": 2.0}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := e.get(t, "/api/v1/runs/"+uitoa(tt.id))
+			wantStatus(t, resp, body, http.StatusOK)
+			var got map[string]any
+			if err := json.Unmarshal([]byte(body), &got); err != nil {
+				t.Fatalf("decode %s: %v", body, err)
+			}
+			for _, k := range required {
+				if _, ok := got[k]; !ok {
+					t.Errorf("run JSON has no %q field; body:\n%s", k, body)
+				}
+			}
+			for k, want := range tt.want {
+				if got[k] != want {
+					t.Errorf("%s = %#v, want %#v", k, got[k], want)
+				}
+			}
+			if tt.id == done.ID && (got["dispatched_at"] == nil || got["resolved_at"] == nil) {
+				t.Errorf("dispatched_at = %v, resolved_at = %v, want both set", got["dispatched_at"], got["resolved_at"])
+			}
+		})
+	}
+}

@@ -237,6 +237,9 @@ func toRepo(w *wireRepo) (Repo, error) {
 	if r.Owner == "" || r.Name == "" {
 		return Repo{}, fmt.Errorf("repository has no owner or name: %w", ErrMalformed)
 	}
+	if err := checkRepo(r); err != nil {
+		return Repo{}, err
+	}
 	return r, nil
 }
 
@@ -266,6 +269,9 @@ func parsePush(d *Delivery, payload []byte) error {
 	d.Repo = repo
 	if !strings.HasPrefix(w.Ref, "refs/") {
 		return fmt.Errorf("push ref %q is not a full ref: %w", w.Ref, ErrMalformed)
+	}
+	if err := checkRef(w.Ref); err != nil {
+		return err
 	}
 	d.Ref = w.Ref
 
@@ -301,6 +307,12 @@ func parsePush(d *Delivery, payload []byte) error {
 		p.Message = w.HeadCommit.Message
 	} else if len(w.Commits) > 0 {
 		p.Message = w.Commits[0].Message
+	}
+	if err := checkCommit("push commit", p.SHA); err != nil {
+		return err
+	}
+	if err := checkCloneURL(p.CloneURL); err != nil {
+		return err
 	}
 
 	switch {
@@ -355,15 +367,18 @@ func fullRef(ref, refType string) (string, error) {
 	if ref == "" {
 		return "", fmt.Errorf("payload has no ref: %w", ErrMalformed)
 	}
-	if strings.HasPrefix(ref, "refs/") {
-		return ref, nil
+	if !strings.HasPrefix(ref, "refs/") {
+		switch refType {
+		case "branch":
+			ref = "refs/heads/" + ref
+		case "tag":
+			ref = "refs/tags/" + ref
+		default:
+			return "", fmt.Errorf("ref_type %q is neither branch nor tag: %w", refType, ErrMalformed)
+		}
 	}
-	switch refType {
-	case "branch":
-		return "refs/heads/" + ref, nil
-	case "tag":
-		return "refs/tags/" + ref, nil
-	default:
-		return "", fmt.Errorf("ref_type %q is neither branch nor tag: %w", refType, ErrMalformed)
+	if err := checkRef(ref); err != nil {
+		return "", err
 	}
+	return ref, nil
 }

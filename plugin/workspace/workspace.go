@@ -1,7 +1,8 @@
 // Package workspace keeps one bare mirror per repository under the data
 // folder, fetched incrementally from the forge, and materialises a pushed
 // commit into a per-run folder. The forge token reaches git only through
-// environment variables, never through argv, a URL or a log line.
+// environment variables, never through argv, a URL or a log line, and only
+// for clone URLs on the forge's own origin.
 package workspace
 
 import (
@@ -13,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,6 +31,7 @@ const maxGitOutput = 2048
 // serialised.
 type Manager struct {
 	root  string
+	forge *url.URL // the only origin that receives token; nil for none
 	token string
 	git   string
 
@@ -38,8 +41,40 @@ type Manager struct {
 
 // New returns a Manager that keeps mirrors under dataDir/mirrors and run
 // folders under dataDir/runs. token may be empty for public repositories.
-func New(dataDir, token string) *Manager {
-	return &Manager{root: dataDir, token: token, git: "git", locks: map[string]*sync.Mutex{}}
+// It is sent only to clone URLs with forgeURL's scheme and host, so with a
+// nil forgeURL it is never sent.
+func New(dataDir string, forgeURL *url.URL, token string) *Manager {
+	return &Manager{root: dataDir, forge: forgeURL, token: token, git: "git", locks: map[string]*sync.Mutex{}}
+}
+
+// namePattern matches one part of OWNER/NAME as Gitea and Forgejo allow
+// it; commitPattern a full SHA-1 or SHA-256 object id.
+var (
+	namePattern   = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+	commitPattern = regexp.MustCompile(`^([0-9a-f]{40}|[0-9a-f]{64})$`)
+)
+
+// checkArgs rejects a full name that could leave the mirrors folder, a
+// commit id that git could read as an option or a revision expression, and
+// a clone URL that is not http or https, because git also reads local
+// paths and file:// remotes. Empty sha or cloneURL values are not checked.
+func checkArgs(fullName, cloneURL, sha string) error {
+	owner, name, ok := strings.Cut(fullName, "/")
+	for _, part := range []string{owner, name} {
+		if !ok || !namePattern.MatchString(part) || part == "." || part == ".." {
+			return fmt.Errorf("invalid repository name %q; want OWNER/NAME of letters, digits, '-', '_' and '.'", fullName)
+		}
+	}
+	if sha != "" && !commitPattern.MatchString(sha) {
+		return fmt.Errorf("invalid commit id %q for %s; want 40 or 64 lowercase hex digits", sha, fullName)
+	}
+	if cloneURL != "" {
+		u, err := url.Parse(cloneURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("clone URL %q of %s is not an absolute http or https URL", cloneURL, fullName)
+		}
+	}
+	return nil
 }
 
 // MirrorDir returns the bare mirror folder of "owner/name".
@@ -71,6 +106,9 @@ func (m *Manager) Fetch(ctx context.Context, fullName, cloneURL, sha string) err
 	if cloneURL == "" {
 		return fmt.Errorf("fetch %s: repository has no clone URL", fullName)
 	}
+	if err := checkArgs(fullName, cloneURL, sha); err != nil {
+		return fmt.Errorf("fetch: %w", err)
+	}
 	l := m.repoLock(fullName)
 	l.Lock()
 	defer l.Unlock()
@@ -83,7 +121,7 @@ func (m *Manager) Fetch(ctx context.Context, fullName, cloneURL, sha string) err
 		return nil
 	}
 
-	if _, err := m.run(ctx, cloneURL, "--git-dir", dir, "remote", "set-url", "origin", cloneURL); err != nil {
+	if _, err := m.run(ctx, cloneURL, "--git-dir", dir, "remote", "set-url", "--", "origin", cloneURL); err != nil {
 		return fmt.Errorf("set mirror remote of %s: %w", fullName, err)
 	}
 	if _, err := m.run(ctx, cloneURL, "--git-dir", dir, "fetch", "--quiet", "--prune", "--force", "origin"); err != nil {
@@ -100,7 +138,7 @@ func (m *Manager) cloneMirror(ctx context.Context, fullName, cloneURL, dir strin
 	if err := os.RemoveAll(tmp); err != nil {
 		return fmt.Errorf("remove stale mirror of %s: %w", fullName, err)
 	}
-	if _, err := m.run(ctx, cloneURL, "clone", "--quiet", "--mirror", cloneURL, tmp); err != nil {
+	if _, err := m.run(ctx, cloneURL, "clone", "--quiet", "--mirror", "--", cloneURL, tmp); err != nil {
 		_ = os.RemoveAll(tmp)
 		return fmt.Errorf("clone mirror of %s: %w", fullName, err)
 	}
@@ -118,6 +156,9 @@ func (m *Manager) hasCommit(ctx context.Context, dir, sha string) bool {
 // HasFile reports whether the commit sha of the fetched mirror contains
 // path. It returns an error when the commit itself is missing.
 func (m *Manager) HasFile(ctx context.Context, fullName, sha, path string) (bool, error) {
+	if err := checkArgs(fullName, "", sha); err != nil {
+		return false, fmt.Errorf("look up %s: %w", path, err)
+	}
 	dir := m.MirrorDir(fullName)
 	if !m.hasCommit(ctx, dir, sha) {
 		return false, fmt.Errorf("look up %s in %s: commit %s not in the mirror", path, fullName, sha)
@@ -137,8 +178,11 @@ func (m *Manager) HasFile(ctx context.Context, fullName, sha, path string) (bool
 // exist yet. The checkout borrows the mirror's objects, so it is fast and
 // small; remove it with [os.RemoveAll] after the run.
 func (m *Manager) Checkout(ctx context.Context, fullName, sha, dir string) error {
+	if err := checkArgs(fullName, "", sha); err != nil {
+		return fmt.Errorf("check out: %w", err)
+	}
 	mirror := m.MirrorDir(fullName)
-	if _, err := m.run(ctx, "", "clone", "--quiet", "--shared", "--no-checkout", mirror, dir); err != nil {
+	if _, err := m.run(ctx, "", "clone", "--quiet", "--shared", "--no-checkout", "--", mirror, dir); err != nil {
 		return fmt.Errorf("clone %s into run folder: %w", fullName, err)
 	}
 	if _, err := m.run(ctx, "", "-C", dir, "checkout", "--quiet", "--detach", sha); err != nil {
@@ -147,15 +191,16 @@ func (m *Manager) Checkout(ctx context.Context, fullName, sha, dir string) error
 	return nil
 }
 
-// run executes git with args. When remote is set and a token is
-// configured, the token goes to git as an http.extraHeader scoped to the
-// remote's origin, through GIT_CONFIG_COUNT and friends, so it never shows in
-// argv; a process's environment is readable only by its own user and root.
+// run executes git with args. When remote is on the forge's origin and a
+// token is configured, the token goes to git as an http.extraHeader scoped
+// to that origin, through GIT_CONFIG_COUNT and friends, so it never shows
+// in argv. A process's environment is readable only by its own user and
+// root.
 // Errors carry git's truncated stderr with the token redacted.
 func (m *Manager) run(ctx context.Context, remote string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, m.git, args...)
 	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=true", "LC_ALL=C")
-	if remote != "" && m.token != "" {
+	if remote != "" && m.token != "" && m.onForge(remote) {
 		key, err := headerKey(remote)
 		if err != nil {
 			return nil, err
@@ -183,6 +228,15 @@ func (m *Manager) run(ctx context.Context, remote string, args ...string) ([]byt
 		return nil, fmt.Errorf("git %s: %w: %s", firstVerb(args), err, msg)
 	}
 	return stdout.Bytes(), nil
+}
+
+// onForge reports whether remote has the forge URL's scheme and host.
+func (m *Manager) onForge(remote string) bool {
+	u, err := url.Parse(remote)
+	if err != nil || m.forge == nil {
+		return false
+	}
+	return strings.EqualFold(u.Scheme, m.forge.Scheme) && strings.EqualFold(u.Host, m.forge.Host)
 }
 
 // headerKey returns the git config key that sends an extra header only to

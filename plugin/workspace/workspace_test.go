@@ -19,7 +19,7 @@ func TestFetchAndCheckout(t *testing.T) {
 			srv := gittest.Serve(t, t.TempDir(), testToken)
 			cloneURL := srv.Publish(t, repo, "acme/app")
 
-			m := New(t.TempDir(), testToken)
+			m := New(t.TempDir(), mustURL(t, srv.URL+"/"), testToken)
 			if err := m.Fetch(t.Context(), "acme/app", cloneURL, first); err != nil {
 				t.Fatalf("first Fetch: %v", err)
 			}
@@ -71,7 +71,7 @@ func TestFetchWrongTokenFailsWithoutLeaking(t *testing.T) {
 	cloneURL := srv.Publish(t, repo, "acme/app")
 
 	const wrong = "wrong-token-77"
-	m := New(t.TempDir(), wrong)
+	m := New(t.TempDir(), mustURL(t, srv.URL+"/"), wrong)
 	err := m.Fetch(t.Context(), "acme/app", cloneURL, sha)
 	if err == nil {
 		t.Fatal("Fetch with a wrong token succeeded, want an error")

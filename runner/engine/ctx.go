@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -217,10 +219,22 @@ func (c *jobContext) commandDir(v starlark.Value) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("ctx.sh: cwd is a %s, want a path string", v.Type())
 	}
-	if filepath.IsAbs(s) {
-		return s, nil
+	dir := s
+	if !filepath.IsAbs(s) {
+		dir = filepath.Join(c.e.cfg.Workspace, s)
 	}
-	return filepath.Join(c.e.cfg.Workspace, s), nil
+	// Checked here because a failed chdir in the child is reported as the
+	// program not being found, which blames the shell.
+	info, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("ctx.sh: cwd %q does not exist; give a directory relative to the workspace", s)
+	case err != nil:
+		return "", fmt.Errorf("ctx.sh: cwd %q: %w", s, err)
+	case !info.IsDir():
+		return "", fmt.Errorf("ctx.sh: cwd %q is not a directory", s)
+	}
+	return dir, nil
 }
 
 // input implements ctx.input(name): the outputs of an ancestor job, or the

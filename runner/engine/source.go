@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"os/exec"
@@ -39,14 +41,38 @@ func ReadPayload(path string) (Payload, error) {
 	if p == nil {
 		return nil, fmt.Errorf("parse source payload %s: want a JSON object, got null", path)
 	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("parse source payload %s: want one JSON object, found more after it", path)
+	}
 	for _, name := range PushFields {
 		switch p[name].(type) {
 		case nil, string:
 		default:
-			return nil, fmt.Errorf("parse source payload %s: field %q is %T, want a string or null", path, name, p[name])
+			return nil, fmt.Errorf("parse source payload %s: field %q is %s, want a string or null", path, name, JSONKind(p[name]))
 		}
 	}
 	return p, nil
+}
+
+// JSONKind names the JSON type of v, a value decoded by encoding/json into
+// any, for messages: "a number", "an array" and so on.
+func JSONKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "a boolean"
+	case string:
+		return "a string"
+	case float64, json.Number:
+		return "a number"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "an object"
+	default:
+		return fmt.Sprintf("a %T", v)
+	}
 }
 
 // GitPushPayload derives a push payload from the git checkout in dir, for

@@ -121,6 +121,9 @@ func declareJob(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs,
 		"id", &id, "inputs", &inputs, "run", &run,
 		"allow_failure?", &allowFailure, "timeout?", &timeout); err != nil {
+		if id, ok := jobIDArg(args, kwargs); ok {
+			return nil, fmt.Errorf("job %q: %s", id, strings.TrimPrefix(err.Error(), b.Name()+": "))
+		}
 		return nil, err
 	}
 
@@ -156,6 +159,20 @@ func declareJob(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 		Pos:          callerPosition(thread),
 	})
 	return starlark.None, nil
+}
+
+// jobIDArg returns the id argument of a job() call whose other arguments
+// are invalid, so that the message can name the job.
+func jobIDArg(args starlark.Tuple, kwargs []starlark.Tuple) (string, bool) {
+	if len(args) > 0 {
+		return starlark.AsString(args[0])
+	}
+	for _, kv := range kwargs {
+		if name, ok := starlark.AsString(kv[0]); ok && name == "id" {
+			return starlark.AsString(kv[1])
+		}
+	}
+	return "", false
 }
 
 // callerPosition returns the position of the Starlark call to the current

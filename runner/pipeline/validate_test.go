@@ -107,7 +107,7 @@ job("b", inputs = [], run = f)
 		{
 			name: "run is not a function",
 			src:  `job("a", inputs = ["octavo/push"], run = "make test")` + "\n",
-			want: []string{`ci.star:1: job: for parameter "run": got string, want callable`},
+			want: []string{`ci.star:1: job "a": for parameter "run": got string, want callable`},
 		},
 		{
 			name: "inputs is a string",

@@ -5,7 +5,8 @@
 // process exits. Any process it left behind in the group, such as a
 // background job or a daemon that kept the output pipes open, is then
 // killed with SIGKILL. So nothing outlives its step, and a leftover process
-// cannot hang the run. A timeout or a cancelled context sends SIGTERM to the whole
+// cannot hang the run. A process that left the group with setsid escapes
+// this. [AdoptOrphans] and [EndOrphans] end it when the run ends. A timeout or a cancelled context sends SIGTERM to the whole
 // group and SIGKILL after [Config.KillGrace].
 //
 // Output contract, which the event stream inherits:
@@ -146,7 +147,7 @@ func Run(ctx context.Context, spec Spec, cfg Config, onLines func(stream schema.
 	cmd.Stderr = errW
 	group := newGroup(cmd, cfg.KillGrace)
 
-	if err := cmd.Start(); err != nil {
+	if err := startStep(cmd); err != nil {
 		closeAll(outR, outW, errR, errW)
 		return Result{ExitCode: -1, Err: fmt.Errorf("start %s: %w", spec.Argv[0], err), Duration: time.Since(began)}
 	}
@@ -166,6 +167,7 @@ func Run(ctx context.Context, spec Spec, cfg Config, onLines func(stream schema.
 	go read(errR, schema.Stderr, stderr)
 
 	waitErr := group.wait()
+	finishStep(cmd.Process.Pid)
 
 	drained := make(chan struct{})
 	go func() {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -52,6 +53,71 @@ job("f", inputs = ["octavo/push"], run = f)
 			}
 			if rf := res.runFinished(t); rf.Outcome != schema.RunPipelineFailure {
 				t.Errorf("run outcome %q, want pipeline_failure", rf.Outcome)
+			}
+		})
+	}
+}
+
+// TestRunShInvalidCwd covers ctx.sh with a cwd that is not a directory.
+// The job used to fail with "fork/exec /usr/bin/sh: no such file or
+// directory", which blames the shell instead of the cwd.
+func TestRunShInvalidCwd(t *testing.T) {
+	tests := []struct {
+		name string
+		cwd  string
+		want string
+	}{
+		{"a missing directory", "missing", `ctx.sh: cwd "missing" does not exist`},
+		{"a file", "file.txt", `ctx.sh: cwd "file.txt" is not a directory`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := runPipeline(t, runSpec{
+				files: map[string]string{"file.txt": "x"},
+				pipeline: `
+def f(ctx):
+    ctx.sh("pwd", cwd = "` + tt.cwd + `")
+
+job("f", inputs = ["octavo/push"], run = f)
+`})
+			jf := res.job(t, "f")
+			if jf.Outcome != schema.JobFailed {
+				t.Errorf("job outcome %q, want failed", jf.Outcome)
+			}
+			if !strings.Contains(jf.Error, tt.want) {
+				t.Errorf("job error %q, want it to contain %q", jf.Error, tt.want)
+			}
+		})
+	}
+}
+
+// TestRunMalformedSourceFiles covers --source files that are not one JSON
+// object with string fields. Data after the object used to be ignored, and
+// a field of the wrong type was described with a Go type name such as
+// "json.Number".
+func TestRunMalformedSourceFiles(t *testing.T) {
+	ws := newWorkspace(t, runSpec{pipeline: "job('a', inputs = ['octavo/push'], run = lambda ctx: None)\n"})
+	tests := []struct {
+		name    string
+		payload string
+		want    string
+	}{
+		{"a second object after the first", `{"sha": "abc"} {"sha": "def"}`, "want one JSON object, found more after it"},
+		{"text after the object", `{"sha": "abc"} trailing`, "want one JSON object, found more after it"},
+		{"a number field", `{"sha": 5}`, `field "sha" is a number, want a string or null`},
+		{"an array field", `{"branch": ["main"]}`, `field "branch" is an array, want a string or null`},
+		{"null instead of an object", `null`, "want a JSON object, got null"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "push.json")
+			writeFile(t, path, tt.payload)
+			code, _, stderr := runCommandLine(t, "run", "--workspace", ws, "--source", "octavo/push="+path)
+			if code != exitUsage {
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, exitUsage, stderr)
+			}
+			if !strings.Contains(stderr, tt.want) {
+				t.Errorf("stderr %q, want it to contain %q", stderr, tt.want)
 			}
 		})
 	}

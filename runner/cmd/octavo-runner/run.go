@@ -148,6 +148,12 @@ func executeRun(inv *invocation, stdout, stderr io.Writer) int {
 	ctx, stopSignals, exitCode := withSignals(context.Background(), logger)
 	defer stopSignals()
 	defer reportBrokenPipes()()
+	if err := step.AdoptOrphans(); err != nil {
+		logger.Warn("processes that steps detach with setsid may outlive the run", "err", err)
+	}
+	// Deferred so that it also runs after a signal or a write error, once
+	// every step has ended.
+	defer endOrphans(logger)
 
 	if _, hasPush := inv.payloads[pipeline.SourcePush]; !hasPush {
 		inv.payloads[pipeline.SourcePush] = engine.GitPushPayload(ctx, inv.workspace)
@@ -257,6 +263,18 @@ func withSignals(parent context.Context, logger *slog.Logger) (context.Context, 
 	return ctx, stop, exitCode
 }
 
+// endOrphans kills what steps left running outside their process groups,
+// such as daemons started with setsid, so nothing outlives the run.
+func endOrphans(logger *slog.Logger) {
+	n, err := step.EndOrphans()
+	if n > 0 {
+		logger.Warn("killed processes that steps left running outside their process groups", "count", n)
+	}
+	if err != nil {
+		logger.Error("end processes left by steps failed", "err", err)
+	}
+}
+
 // reportBrokenPipes makes a write to a closed pipe on standard output or
 // standard error fail with EPIPE, as it does on any other descriptor,
 // instead of killing the runner with SIGPIPE. A reader of --events - or of
@@ -312,7 +330,7 @@ func readSecrets(path string) (map[string]string, error) {
 		s, ok := v.(string)
 		if !ok {
 			// The value is not echoed: it is a secret even when mistyped.
-			return nil, fmt.Errorf("parse secrets file %s: secret %q is %T, want a string", path, name, v)
+			return nil, fmt.Errorf("parse secrets file %s: secret %q is %s, want a string", path, name, engine.JSONKind(v))
 		}
 		secrets[name] = s
 	}

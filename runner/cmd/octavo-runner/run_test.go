@@ -133,7 +133,7 @@ func TestRunUsageErrors(t *testing.T) {
 		{"missing workspace", []string{"run", "--workspace", filepath.Join(ws, "nope")}, "is not a directory"},
 		{"unreadable secrets", []string{"run", "--workspace", ws, "--secrets", filepath.Join(ws, "nope.json")}, "read secrets file"},
 		{"secrets not JSON", []string{"run", "--workspace", ws, "--secrets", notJSON}, "parse secrets file"},
-		{"secret not a string", []string{"run", "--workspace", ws, "--secrets", numberSecret}, `secret "token" is float64, want a string`},
+		{"secret not a string", []string{"run", "--workspace", ws, "--secrets", numberSecret}, `secret "token" is a number, want a string`},
 		{"source not JSON", []string{"run", "--workspace", ws, "--source", "octavo/push=" + notJSON}, "parse source payload"},
 		{"extra argument", []string{"run", "--workspace", ws, "extra"}, `unexpected argument "extra"`},
 	}

@@ -1,0 +1,235 @@
+//go:build linux
+
+package step
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// maxOrphanRounds bounds [EndOrphans]. Each round kills one generation of a
+// daemon's descendants, and real daemons are two or three deep.
+const maxOrphanRounds = 32
+
+// reaper tracks the runner's own children once [AdoptOrphans] made it a
+// child subreaper. Its lock is held while a step starts, until the step's
+// pid is in leaders, and while orphans are reaped, so a step that exits at
+// once is never reaped as an orphan before Run waits for it.
+var reaper struct {
+	sync.Mutex
+	adopted bool
+	// leaders counts the running step leaders by pid. A count, not a flag,
+	// stays right if a pid is reused before its old step has finished.
+	leaders map[int]int
+}
+
+// AdoptOrphans makes the runner the child subreaper of its descendants. A
+// process a step detaches with setsid or a double fork is then reparented
+// to the runner instead of init, so [EndOrphans] can end it, and each step
+// reaps the orphans that have exited.
+func AdoptOrphans() error {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("become child subreaper: %w", err)
+	}
+	reaper.Lock()
+	defer reaper.Unlock()
+	reaper.adopted = true
+	reaper.leaders = map[int]int{}
+	return nil
+}
+
+// startStep starts cmd and records it as a step leader.
+func startStep(cmd *exec.Cmd) error {
+	reaper.Lock()
+	defer reaper.Unlock()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	if reaper.adopted {
+		reaper.leaders[cmd.Process.Pid]++
+	}
+	return nil
+}
+
+// finishStep removes the step leader pid, which Run has reaped, and reaps
+// the orphans that have exited meanwhile. Without it, every background
+// process a step leaves would stay a zombie of the runner until the run
+// ends.
+func finishStep(pid int) {
+	reaper.Lock()
+	defer reaper.Unlock()
+	if !reaper.adopted {
+		return
+	}
+	if reaper.leaders[pid]--; reaper.leaders[pid] <= 0 {
+		delete(reaper.leaders, pid)
+	}
+
+	// Peeking with WNOWAIT costs one system call when nothing has exited,
+	// which is the common case, where listing the children costs far more.
+	for range maxReapsPerStep {
+		var info unix.Siginfo
+		err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		child := siginfoPid(&info)
+		if err != nil || child == 0 {
+			return
+		}
+		if reaper.leaders[child] > 0 {
+			// Another step's leader has exited and waits for its Run, and
+			// it hides the orphans behind it from the peek.
+			reapExitedExcept(reaper.leaders)
+			return
+		}
+		var status unix.WaitStatus
+		_, _ = unix.Wait4(child, &status, unix.WNOHANG, nil)
+	}
+}
+
+// maxReapsPerStep bounds the orphans one finished step reaps by peeking.
+// More are reaped by the next steps, or by EndOrphans.
+const maxReapsPerStep = 1024
+
+// reapExitedExcept reaps every exited child of the runner whose pid is not
+// in leaders.
+func reapExitedExcept(leaders map[int]int) {
+	children, err := childrenOf(os.Getpid())
+	if err != nil {
+		return
+	}
+	for _, child := range children {
+		if leaders[child] == 0 && processState(child) == 'Z' {
+			var status unix.WaitStatus
+			_, _ = unix.Wait4(child, &status, unix.WNOHANG, nil)
+		}
+	}
+}
+
+// siginfoPid returns si_pid of a siginfo filled in by waitid, or 0. The
+// field opens the union that follows three int32 fields, which is aligned
+// to the size of a pointer.
+func siginfoPid(info *unix.Siginfo) int {
+	offset := 12
+	if unsafe.Sizeof(uintptr(0)) == 8 {
+		offset = 16
+	}
+	raw := (*[unsafe.Sizeof(unix.Siginfo{})]byte)(unsafe.Pointer(info))
+	return int(int32(binary.NativeEndian.Uint32(raw[offset:])))
+}
+
+// EndOrphans kills and reaps every child process of the runner, with its
+// process group, and returns how many were still running. Call it only
+// when no step is running: it takes every child for an orphan a step left
+// behind.
+func EndOrphans() (int, error) {
+	reaper.Lock()
+	defer reaper.Unlock()
+	if !reaper.adopted {
+		return 0, nil
+	}
+	killed := 0
+	for range maxOrphanRounds {
+		pids, err := childrenOf(os.Getpid())
+		if err != nil {
+			return killed, err
+		}
+		if len(pids) == 0 {
+			return killed, nil
+		}
+		for _, pid := range pids {
+			if processState(pid) != 'Z' {
+				killed++
+			}
+			// A detached daemon leads its own group, and its children
+			// usually share it, so the group goes in one signal.
+			_ = unix.Kill(-pid, unix.SIGKILL)
+			_ = unix.Kill(pid, unix.SIGKILL)
+		}
+		for _, pid := range pids {
+			var status unix.WaitStatus
+			for {
+				_, err := unix.Wait4(pid, &status, 0, nil)
+				if !errors.Is(err, unix.EINTR) {
+					break
+				}
+			}
+		}
+	}
+	return killed, fmt.Errorf("end orphaned processes: still finding new ones after %d rounds", maxOrphanRounds)
+}
+
+// childrenOf returns the child processes of ppid. It reads the children
+// lists of ppid's threads and falls back to scanning /proc on kernels
+// without them.
+func childrenOf(ppid int) ([]int, error) {
+	lists, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", ppid))
+	if err == nil && len(lists) > 0 {
+		var pids []int
+		for _, list := range lists {
+			data, err := os.ReadFile(list)
+			if err != nil {
+				// The thread ended while the lists were read.
+				continue
+			}
+			for _, field := range strings.Fields(string(data)) {
+				if pid, err := strconv.Atoi(field); err == nil {
+					pids = append(pids, pid)
+				}
+			}
+		}
+		return pids, nil
+	}
+
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, fmt.Errorf("list processes: %w", err)
+	}
+	var pids []int
+	for _, entry := range entries {
+		pid, err := strconv.Atoi(entry.Name())
+		if err != nil {
+			continue
+		}
+		if _, parent := statFields(pid); parent == ppid {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
+}
+
+// processState returns the state letter of pid, such as 'Z' for a zombie,
+// or 0 when it no longer exists.
+func processState(pid int) byte {
+	state, _ := statFields(pid)
+	return state
+}
+
+// statFields returns the state and parent pid of pid from /proc, or zeros
+// when it no longer exists.
+func statFields(pid int) (byte, int) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, 0
+	}
+	// The fields after the command name, which is in parentheses and may
+	// contain spaces, start with the state and the parent pid.
+	s := string(data)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 2 || len(fields[0]) != 1 {
+		return 0, 0
+	}
+	parent, _ := strconv.Atoi(fields[1])
+	return fields[0][0], parent
+}
