@@ -34,7 +34,7 @@ func TestMaskBytesMatchesMask(t *testing.T) {
 	}
 }
 
-func TestMaskBytesReturnsTheSameSliceWithoutASecret(t *testing.T) {
+func TestMaskBytesKeepsLineWithoutSecret(t *testing.T) {
 	m, _ := New(map[string]string{"A": "alpha-secret"})
 	line := []byte("alpha and secret, but not together")
 
