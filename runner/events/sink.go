@@ -207,7 +207,7 @@ func maskValue(m *mask.Masker, v any) any {
 // JSONWriter writes each event as one line of JSON (JSON Lines) through a
 // buffer. Once the buffer holds jsonBufferSize bytes, a goroutine writes
 // it out while the next one fills, so encoding overlaps the write system
-// call; writes still happen one at a time and in order. The owner must
+// call. Writes still happen one at a time and in order. The owner must
 // call Flush regularly, for example with [Sink.FlushEvery], so that a
 // reader following the file receives events promptly, and once more at
 // the end; after Flush returns no write is in progress. After a failed
@@ -222,7 +222,7 @@ type JSONWriter struct {
 	prefix []byte
 
 	// spare is the buffer being written in the background, or an idle
-	// one; writing reports that a write is in progress, and written
+	// one. writing is true while a background write runs, and written
 	// receives its result.
 	spare   []byte
 	writing bool
@@ -231,8 +231,8 @@ type JSONWriter struct {
 
 // jsonBufferSize is the amount of buffered output at which a [JSONWriter]
 // starts writing to its file before the next flush. 256 KiB batches
-// thousands of output lines per write system call on a busy step; the two
-// buffers stay small next to the runner's memory budget.
+// thousands of output lines per write system call on a busy step, and the
+// two buffers stay small next to the runner's memory budget.
 const jsonBufferSize = 256 << 10
 
 // NewJSONWriter returns a JSONWriter that writes to w.

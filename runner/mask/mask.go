@@ -31,12 +31,12 @@ type Masker struct {
 	forms  []string
 	maxLen int
 	// byFirst lists the forms by their first byte, longest first, so that
-	// [Masker.contains] tests only the forms that can start at a byte.
-	// Most bytes of most lines start no form, and the replacer, which
-	// copies every text it is given, runs only on a line with a match.
+	// firstMatch compares only the forms that can start at a byte. Most
+	// lines contain no form, and the replacer, which copies every text it
+	// is given, then does not run at all.
 	byFirst [256][]string
-	// starts marks the bytes that start a form: a smaller table than
-	// byFirst for the common byte that starts none.
+	// starts marks the bytes that start a form. It is a smaller table than
+	// byFirst, for the common byte that starts none.
 	starts [256]bool
 }
 
