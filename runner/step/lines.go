@@ -3,6 +3,7 @@ package step
 import (
 	"bytes"
 	"io"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/octavo-ci/octavo/runner/mask"
@@ -28,7 +29,8 @@ func splitLines(r io.Reader, maxLine int, masker *mask.Masker, capture io.Writer
 	look := max(masker.MaxLen()-1, 0)
 	// After process, at most maxLine+look bytes stay pending, so a read
 	// always has readSize bytes of room.
-	buf := make([]byte, maxLine+look+readSize)
+	buf := getReadBuffer(maxLine + look + readSize)
+	defer readBuffers.Put(&buf)
 	start, end := 0, 0
 	// inLine is true after a piece of a long line was emitted and before its
 	// terminator, so that a terminator right after a piece emits nothing.
@@ -101,6 +103,20 @@ func splitLines(r io.Reader, maxLine int, masker *mask.Masker, capture io.Writer
 		}
 		process(false)
 	}
+}
+
+// readBuffers keeps the read buffers of finished streams. A buffer is a
+// few hundred KiB, and reusing it keeps a pipeline of many short steps
+// from allocating and clearing two of them per step.
+var readBuffers sync.Pool
+
+// getReadBuffer returns a buffer of size bytes from readBuffers, or a new
+// one when the pool has none that is large enough.
+func getReadBuffer(size int) []byte {
+	if p, ok := readBuffers.Get().(*[]byte); ok && cap(*p) >= size {
+		return (*p)[:size]
+	}
+	return make([]byte, size)
 }
 
 // trimCR removes one trailing "\r". It is bytes.TrimSuffix without the
