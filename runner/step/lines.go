@@ -48,11 +48,22 @@ func splitLines(r io.Reader, maxLine int, masker *mask.Masker, capture io.Writer
 				batch = batch[:0]
 			}
 		}()
+		// One utf8.Valid call over all complete lines is much cheaper than
+		// one per short line. Up to validEnd, lines need no check of their
+		// own.
+		validEnd := start
+		if last := bytes.LastIndexByte(buf[start:end], '\n'); last >= 0 && utf8.Valid(buf[start:start+last]) {
+			validEnd = start + last
+		}
 		for start < end {
 			pending := buf[start:end]
 			nl := bytes.IndexByte(pending, '\n')
 			if nl >= 0 && nl <= maxLine {
-				if nl > 0 || !inLine {
+				switch {
+				case nl == 0 && inLine:
+				case start+nl <= validEnd:
+					batch = append(batch, trimCR(pending[:nl]))
+				default:
 					add(trimCR(pending[:nl]))
 				}
 				start += nl + 1
