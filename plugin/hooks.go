@@ -4,6 +4,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/gorilla/mux"
 
@@ -32,11 +34,15 @@ func (s *Server) handleHook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if enc := r.Header.Get("Content-Encoding"); enc != "" && !strings.EqualFold(enc, "identity") {
+		s.reject(w, http.StatusUnsupportedMediaType, "unsupported Content-Encoding "+strconv.Quote(enc)+"; send the body uncompressed, as Gitea and Forgejo do")
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.WebhookMaxBody))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			s.reject(w, http.StatusRequestEntityTooLarge, "body larger than the limit of OCTAVO_WEBHOOK_MAX_BODY bytes")
+			s.reject(w, http.StatusRequestEntityTooLarge, "body larger than the limit of "+strconv.FormatInt(s.cfg.WebhookMaxBody, 10)+" bytes; raise OCTAVO_WEBHOOK_MAX_BODY to accept it")
 			return
 		}
 		s.reject(w, http.StatusBadRequest, "read body: "+err.Error())

@@ -59,6 +59,9 @@ type Server struct {
 	metrics *queue.Metrics
 	handler http.Handler
 
+	// lock holds the data folder's lock until Close.
+	lock *os.File
+
 	// stopping turns webhook intake away with 503 once shutdown began.
 	stopping atomic.Bool
 }
@@ -86,9 +89,17 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		return nil, err
 	}
 
-	st, err := store.Open(ctx, store.Options{DSN: cfg.DSN(), Logger: log, Now: opts.Now})
+	lock, err := openDataDir(cfg.DataDir)
 	if err != nil {
 		return nil, err
+	}
+	st, err := store.Open(ctx, store.Options{DSN: cfg.DSN(), Logger: log, Now: opts.Now})
+	if err != nil {
+		_ = lock.Close()
+		if cfg.Database != "" {
+			return nil, fmt.Errorf("OCTAVO_DATABASE (-database): %w", err)
+		}
+		return nil, fmt.Errorf("OCTAVO_DATA_DIR (-data-dir): %w", err)
 	}
 
 	if st.Dialect == "sqlite" {
@@ -99,11 +110,12 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		for _, pragma := range []string{"PRAGMA cache_size = -65536", "PRAGMA wal_autocheckpoint = 16384"} {
 			if err := st.DB.WithContext(ctx).Exec(pragma).Error; err != nil {
 				_ = st.Close()
+				_ = lock.Close()
 				return nil, fmt.Errorf("tune sqlite (%s): %w", pragma, err)
 			}
 		}
 	}
-	s := &Server{cfg: cfg, log: log, st: st, reg: prometheus.NewRegistry()}
+	s := &Server{cfg: cfg, log: log, st: st, lock: lock, reg: prometheus.NewRegistry()}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = queue.NewMetrics(s.reg)
 	s.registerGauges()
@@ -133,6 +145,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		Store:         st,
 		Workspaces:    workspace.New(cfg.DataDir, cfg.ForgeURL, string(cfg.ForgeToken)),
 		RunnerPath:    runner,
+		Replica:       replicaName(cfg.DataDir),
 		MaxRuns:       cfg.MaxRuns,
 		RunTimeout:    cfg.RunTimeout,
 		ShutdownGrace: cfg.ShutdownGrace,
@@ -154,7 +167,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 	})
 	s.ui, err = s.newUI()
 	if err != nil {
-		_ = st.Close()
+		_ = s.Close()
 		return nil, err
 	}
 	s.handler = s.routes()
@@ -164,8 +177,12 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 // Store returns the server's store, for programs that embed octavo.
 func (s *Server) Store() *store.Store { return s.st }
 
-// Close closes the database. Call it after [Server.Run] returned.
-func (s *Server) Close() error { return s.st.Close() }
+// Close closes the database and releases the data folder. Call it after
+// [Server.Run] returned.
+func (s *Server) Close() error {
+	err := s.st.Close()
+	return errors.Join(err, s.lock.Close())
+}
 
 // Run reconciles runs left by an earlier process, queues catch-up runs,
 // and runs the workers, the status sender and the live hub until ctx ends.
@@ -206,8 +223,12 @@ func (s *Server) Run(ctx context.Context) error {
 // octavo-runner next to this executable, else on PATH.
 func findRunner(configured string) (string, error) {
 	if configured != "" {
-		if _, err := os.Stat(configured); err != nil {
+		fi, err := os.Stat(configured)
+		if err != nil {
 			return "", fmt.Errorf("OCTAVO_RUNNER (-runner): %w; set it to the octavo-runner binary", err)
+		}
+		if fi.IsDir() || fi.Mode().Perm()&0o111 == 0 {
+			return "", fmt.Errorf("OCTAVO_RUNNER (-runner): %s is not an executable file; set it to the octavo-runner binary", configured)
 		}
 		return configured, nil
 	}

@@ -105,7 +105,10 @@ func Load(args []string, getenv func(string) string, out io.Writer) (*Config, er
 	flags := make(map[string]*string, len(Settings))
 	for _, s := range Settings {
 		help := s.Description + " (env " + s.Env + ")"
-		flags[s.Name] = fs.String(s.Flag, "", help)
+		// The default only shows in -h output: a flag counts only when
+		// it was set, so environment variables and the config file still
+		// override the defaults.
+		flags[s.Name] = fs.String(s.Flag, s.Default, help)
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -199,6 +202,8 @@ func fromValues(v map[string]string, getenv func(string) string) (*Config, error
 	}
 	if u, err := parseURL(public); err != nil {
 		fail(settingError("public_url", "%v", err))
+	} else if u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+		fail(settingError("public_url", "URL %q has a query or fragment; use the base URL only, such as https://ci.example.com/ci/", public))
 	} else {
 		if !strings.HasSuffix(u.Path, "/") {
 			u.Path += "/"
@@ -244,10 +249,14 @@ func fromValues(v map[string]string, getenv func(string) string) (*Config, error
 		fail(settingError("data_dir", "empty; set a folder such as ./octavo-data"))
 	}
 	c.Database = Secret(v["database"])
+	if scheme, _, ok := strings.Cut(v["database"], "://"); ok && !knownDatabaseSchemes[strings.ToLower(scheme)] {
+		// The DSN may carry a password, so only its scheme is shown.
+		fail(settingError("database", "unsupported DSN scheme %q; use a postgres:// URL or a SQLite file path", scheme))
+	}
 	c.Runner = v["runner"]
 
-	if n, err := strconv.Atoi(v["max_runs"]); err != nil || n < 1 {
-		fail(settingError("max_runs", "invalid value %q; use a whole number of at least 1", v["max_runs"]))
+	if n, err := strconv.Atoi(v["max_runs"]); err != nil || n < 1 || n > maxMaxRuns {
+		fail(settingError("max_runs", "invalid value %q; use a whole number from 1 to %d", v["max_runs"], maxMaxRuns))
 	} else {
 		c.MaxRuns = n
 	}
@@ -268,11 +277,38 @@ func fromValues(v map[string]string, getenv func(string) string) (*Config, error
 		}
 	}
 	c.AllowedOrigins = splitList(v["allowed_origins"])
+	for _, o := range c.AllowedOrigins {
+		if !validOrigin(o) {
+			fail(settingError("allowed_origins", "invalid origin %q; use http(s)://host[:port] or host[:port]", o))
+		}
+	}
 
 	if err := c.LogLevel.UnmarshalText([]byte(v["log_level"])); err != nil {
 		fail(settingError("log_level", "invalid level %q; use debug, info, warn or error", v["log_level"]))
 	}
 	return c, errors.Join(errs...)
+}
+
+// maxMaxRuns is the highest accepted max_runs. Each run is a runner
+// process tree and a worker goroutine, so a larger value is a typing
+// mistake rather than a plan.
+const maxMaxRuns = 1024
+
+// knownDatabaseSchemes lists the URL schemes a database DSN may have.
+// Paths without a scheme, file: and sqlite: DSNs are SQLite files.
+var knownDatabaseSchemes = map[string]bool{"postgres": true, "postgresql": true, "file": true, "sqlite": true}
+
+// validOrigin reports whether o is an http or https origin without a path,
+// or a bare host[:port].
+func validOrigin(o string) bool {
+	if !strings.Contains(o, "://") {
+		return !strings.ContainsAny(o, "/?#@ \t")
+	}
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return false
+	}
+	return (u.Path == "" || u.Path == "/") && u.RawQuery == "" && u.Fragment == ""
 }
 
 func parseURL(s string) (*url.URL, error) {

@@ -162,11 +162,13 @@ func (q *Queue) watchState(ctx context.Context, id uint, cancel context.CancelCa
 			return
 		case <-ticker.C:
 		}
-		var state store.RunState
-		err := q.db.WithContext(ctx).Model(&store.Run{}).Where("id = ?", id).Pluck("state", &state).Error
-		if err != nil {
+		// NOTE: Pluck needs a slice; into a single value it always fails.
+		var states []store.RunState
+		err := q.db.WithContext(ctx).Model(&store.Run{}).Where("id = ?", id).Pluck("state", &states).Error
+		if err != nil || len(states) == 0 {
 			continue
 		}
+		state := states[0]
 		switch state {
 		case store.RunReplaced:
 			cancel(errReplaced)

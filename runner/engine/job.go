@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -11,6 +12,11 @@ import (
 	"github.com/octavo-ci/octavo/runner/pipeline"
 	"github.com/octavo-ci/octavo/schema"
 )
+
+// MaxOutputBytes bounds the JSON form of a job's outputs, so that its
+// job_finished event stays well below the 4 MiB line limit of the
+// sidecar's reader.
+const MaxOutputBytes = 1 << 20
 
 // errJobTimeout is the cause of a job stopped by its own timeout.
 var errJobTimeout = errors.New("job timed out")
@@ -78,6 +84,9 @@ func (e *engine) judgeReturn(ret starlark.Value, steps int) (schema.JobOutcome, 
 		converted, err := toJSON(v, "")
 		if err != nil {
 			return schema.JobFailed, nil, nil, fmt.Sprintf("%s: invalid outputs: %v", e.p.File, err)
+		}
+		if encoded, err := json.Marshal(converted); err != nil || len(encoded) > MaxOutputBytes {
+			return schema.JobFailed, nil, nil, fmt.Sprintf("%s: outputs are too large (%d bytes of JSON, limit %d); keep large data in files in the workspace and return their paths", e.p.File, len(encoded), MaxOutputBytes)
 		}
 		v.Freeze()
 		return schema.JobSucceeded, v, converted.(map[string]any), ""

@@ -3,7 +3,8 @@
 // A [Sink] stamps each event with its time and type and masks secrets in
 // every free-text field: commands, output lines, log messages, errors and
 // job outputs. It then hands the event to a [Writer], which is [JSONWriter]
-// for the JSON-lines stream the sidecar reads or a terminal view. Job ids are not masked
+// for the JSON-lines stream the sidecar reads or a terminal view. Free
+// text longer than [MaxTextBytes] is cut. Job ids are not masked
 // because the pipeline validates them as plain names.
 package events
 
@@ -14,6 +15,7 @@ import (
 	"io"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/octavo-ci/octavo/runner/mask"
 	"github.com/octavo-ci/octavo/schema"
@@ -63,7 +65,8 @@ func NewSink(w Writer, masker *mask.Masker, now func() time.Time) *Sink {
 // schema whose envelope it fills in. It returns the sink's first write
 // error, which the caller should treat as fatal for the run.
 func (s *Sink) Emit(ev any) error {
-	if err := s.prepare(ev); err != nil {
+	typ, err := s.prepare(ev)
+	if err != nil {
 		return err
 	}
 
@@ -73,7 +76,7 @@ func (s *Sink) Emit(ev any) error {
 		return s.err
 	}
 	if err := s.w.WriteEvent(ev); err != nil {
-		s.err = fmt.Errorf("write %T event: %w", ev, err)
+		s.err = fmt.Errorf("write %s event: %w", typ, err)
 	}
 	return s.err
 }
@@ -141,44 +144,74 @@ func (s *Sink) Mask(text string) string {
 	return s.masker.Mask(text)
 }
 
-// prepare fills in the envelope of ev and masks its free-text fields.
-func (s *Sink) prepare(ev any) error {
+// prepare fills in the envelope of ev, masks and bounds its free-text
+// fields, and returns its type.
+func (s *Sink) prepare(ev any) (schema.Type, error) {
 	at := s.now().UnixMilli()
 	m := s.masker
+	var typ schema.Type
 	switch e := ev.(type) {
 	case *schema.RunStarted:
-		e.Envelope = schema.Envelope{AtMs: at, Type: schema.TypeRunStarted}
+		typ = schema.TypeRunStarted
+		e.Envelope = schema.Envelope{AtMs: at, Type: typ}
 		e.Schema = schema.Version
 		if e.Jobs == nil {
 			e.Jobs = []schema.JobNode{}
 		}
 	case *schema.JobStarted:
-		e.Envelope = schema.Envelope{AtMs: at, Type: schema.TypeJobStarted}
+		typ = schema.TypeJobStarted
+		e.Envelope = schema.Envelope{AtMs: at, Type: typ}
 	case *schema.ShStarted:
-		e.Envelope = schema.Envelope{AtMs: at, Type: schema.TypeShStarted}
-		e.Cmd = m.Mask(e.Cmd)
+		typ = schema.TypeShStarted
+		e.Envelope = schema.Envelope{AtMs: at, Type: typ}
+		e.Cmd = cutText(m.Mask(e.Cmd))
 	case *schema.ShOutput:
-		e.Envelope = schema.Envelope{AtMs: at, Type: schema.TypeShOutput}
+		typ = schema.TypeShOutput
+		e.Envelope = schema.Envelope{AtMs: at, Type: typ}
 		e.Line = m.Mask(e.Line)
 	case *schema.ShFinished:
-		e.Envelope = schema.Envelope{AtMs: at, Type: schema.TypeShFinished}
-		e.Error = m.Mask(e.Error)
+		typ = schema.TypeShFinished
+		e.Envelope = schema.Envelope{AtMs: at, Type: typ}
+		e.Error = cutText(m.Mask(e.Error))
 	case *schema.Log:
-		e.Envelope = schema.Envelope{AtMs: at, Type: schema.TypeLog}
-		e.Message = m.Mask(e.Message)
+		typ = schema.TypeLog
+		e.Envelope = schema.Envelope{AtMs: at, Type: typ}
+		e.Message = cutText(m.Mask(e.Message))
 	case *schema.JobFinished:
-		e.Envelope = schema.Envelope{AtMs: at, Type: schema.TypeJobFinished}
-		e.Error = m.Mask(e.Error)
+		typ = schema.TypeJobFinished
+		e.Envelope = schema.Envelope{AtMs: at, Type: typ}
+		e.Error = cutText(m.Mask(e.Error))
 		if e.Outputs != nil {
 			e.Outputs = maskValue(m, e.Outputs).(map[string]any)
 		}
 	case *schema.RunFinished:
-		e.Envelope = schema.Envelope{AtMs: at, Type: schema.TypeRunFinished}
-		e.Error = m.Mask(e.Error)
+		typ = schema.TypeRunFinished
+		e.Envelope = schema.Envelope{AtMs: at, Type: typ}
+		e.Error = cutText(m.Mask(e.Error))
 	default:
-		return fmt.Errorf("emit event: unsupported type %T", ev)
+		return "", fmt.Errorf("emit event: unsupported type %T", ev)
 	}
-	return nil
+	return typ, nil
+}
+
+// MaxTextBytes bounds the free text of one event: a command, a log
+// message or an error. Output lines have their own, smaller bound, and
+// outputs are bounded by the engine. Together they keep every event line
+// well below the 4 MiB line limit of the sidecar's reader.
+const MaxTextBytes = 64 << 10
+
+// cutText shortens s to at most MaxTextBytes plus a note of what was cut,
+// without splitting a UTF-8 character. It runs after masking, so the cut
+// cannot leave part of a secret unmasked.
+func cutText(s string) string {
+	if len(s) <= MaxTextBytes {
+		return s
+	}
+	cut := MaxTextBytes
+	for cut > MaxTextBytes-utf8.UTFMax && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d bytes cut)", s[:cut], len(s)-cut)
 }
 
 // maskValue returns a copy of v, a JSON value as decoded into any, with

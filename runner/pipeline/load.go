@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -17,6 +18,11 @@ import (
 // a pipeline file and, separately, for each run function. Ten million steps
 // take about a second and are far more than a pipeline needs, so reaching
 // the limit almost always means an endless loop.
+//
+// NOTE: the limit counts Starlark steps, not the work of one builtin call
+// or its memory. str() or json.encode() of a list nested a million levels
+// deep recurses inside go.starlark.net until the Go stack limit, so such a
+// pipeline can still hang the runner or crash it.
 const DefaultMaxSteps = 10_000_000
 
 // Options tunes [Load].
@@ -41,11 +47,16 @@ const loadingKey = "octavo.loading"
 // LoadFile reads path and loads it as [Load] does, with name as the file
 // name in positions and messages.
 func LoadFile(path, name string, opts Options) (*Pipeline, error) {
+	return LoadFileContext(context.Background(), path, name, opts)
+}
+
+// LoadFileContext is [LoadFile] stopped when ctx is done.
+func LoadFileContext(ctx context.Context, path, name string, opts Options) (*Pipeline, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
 		return nil, &Error{Pos: syntax.MakePosition(&name, 1, 1), Msg: fmt.Sprintf("read pipeline file: %v", err)}
 	}
-	return Load(name, src, opts)
+	return LoadContext(ctx, name, src, opts)
 }
 
 // Load executes src as the pipeline file name and validates the jobs it
@@ -53,6 +64,12 @@ func LoadFile(path, name string, opts Options) (*Pipeline, error) {
 // errors.Join when validation finds more than one problem, each with
 // Error text "file:line: message".
 func Load(name string, src []byte, opts Options) (*Pipeline, error) {
+	return LoadContext(context.Background(), name, src, opts)
+}
+
+// LoadContext is [Load] stopped when ctx is done: the top level is
+// cancelled, and the error wraps context.Cause(ctx).
+func LoadContext(ctx context.Context, name string, src []byte, opts Options) (*Pipeline, error) {
 	if opts.MaxSteps == 0 {
 		opts.MaxSteps = DefaultMaxSteps
 	}
@@ -73,7 +90,12 @@ func Load(name string, src []byte, opts Options) (*Pipeline, error) {
 		"struct": starlark.NewBuiltin("struct", starlarkstruct.Make),
 		"json":   starjson.Module,
 	}
+	stop := context.AfterFunc(ctx, func() { thread.Cancel(context.Cause(ctx).Error()) })
+	defer stop()
 	_, err := starlark.ExecFileOptions(FileOptions, thread, name, src, predeclared)
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("load %s stopped: %w", name, context.Cause(ctx))
+	}
 	if err != nil {
 		if *limited {
 			return nil, &Error{Pos: Position(err, name), Msg: fmt.Sprintf("top level of the pipeline file stopped: %v (%d steps); look for an endless loop", ErrStepLimit, opts.MaxSteps)}

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -35,16 +36,30 @@ var reaper struct {
 
 // AdoptOrphans makes the runner the child subreaper of its descendants. A
 // process a step detaches with setsid or a double fork is then reparented
-// to the runner instead of init, so [EndOrphans] can end it, and each step
-// reaps the orphans that have exited.
+// to the runner instead of init, so [EndOrphans] can end it. Orphans that
+// exit are reaped at the end of each step and every second. After this
+// call the process must start no child except through [Run], because an
+// exited child that Run did not start may be reaped before its own wait.
 func AdoptOrphans() error {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("become child subreaper: %w", err)
 	}
 	reaper.Lock()
 	defer reaper.Unlock()
+	if reaper.adopted {
+		return nil
+	}
 	reaper.adopted = true
 	reaper.leaders = map[int]int{}
+	// NOTE: the ticker lives as long as the process, which suits the
+	// runner: it adopts orphans once and exits after its run.
+	go func() {
+		for range time.Tick(reapInterval) {
+			reaper.Lock()
+			reapExited()
+			reaper.Unlock()
+		}
+	}()
 	return nil
 }
 
@@ -75,9 +90,19 @@ func finishStep(pid int) {
 		delete(reaper.leaders, pid)
 	}
 
+	reapExited()
+}
+
+// reapInterval is how often the runner reaps adopted orphans that exited
+// while a step still runs, such as those of "(cmd &)" in a long script.
+const reapInterval = time.Second
+
+// reapExited reaps the adopted orphans that have exited. The caller holds
+// the reaper lock.
+func reapExited() {
 	// Peeking with WNOWAIT costs one system call when nothing has exited,
 	// which is the common case, where listing the children costs far more.
-	for range maxReapsPerStep {
+	for range maxReapsPerCall {
 		var info unix.Siginfo
 		err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
 		if errors.Is(err, unix.EINTR) {
@@ -98,9 +123,9 @@ func finishStep(pid int) {
 	}
 }
 
-// maxReapsPerStep bounds the orphans one finished step reaps by peeking.
-// More are reaped by the next steps, or by EndOrphans.
-const maxReapsPerStep = 1024
+// maxReapsPerCall bounds the orphans one call of reapExited reaps. The
+// rest are reaped by the next call, or by EndOrphans.
+const maxReapsPerCall = 1024
 
 // reapExitedExcept reaps every exited child of the runner whose pid is not
 // in leaders.

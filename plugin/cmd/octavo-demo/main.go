@@ -134,12 +134,12 @@ Run finished: %s (%s)
   run page     %s
   gitea commit %s
   badge        %s/badge/%s.svg
-  gitea login  %s / %s at %s
+  gitea login  user %s at %s, password in %s
   octavo log   %s
 
 Press Ctrl-C to stop Gitea and octavo.
 `, status.State, status.Description, status.TargetURL, gitea.CommitURL(repo.FullName, sha),
-		sidecar.URL, repo.FullName, gitea.Admin, gitea.Password, gitea.URL,
+		sidecar.URL, repo.FullName, gitea.Admin, gitea.URL, filepath.Join(gitea.Dir, "credentials.json"),
 		filepath.Join(sidecar.Config.Dir, "octavo.log"))
 
 	<-ctx.Done()

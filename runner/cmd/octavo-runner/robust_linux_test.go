@@ -59,6 +59,10 @@ job("loud", inputs = ["octavo/push"], run = loud)
 	if !strings.Contains(stderr.String(), "broken pipe") {
 		t.Errorf("stderr %q, want the broken pipe reported", stderr.String())
 	}
+	// The failed event is named by its wire type, not by a Go type name.
+	if strings.Contains(stderr.String(), "*schema.") {
+		t.Errorf("stderr %q names a Go type, want the event type", stderr.String())
+	}
 	if !processGone(t, pid, 5*time.Second) {
 		t.Errorf("step child %d survived the runner", pid)
 	}
@@ -156,5 +160,99 @@ job("litter", inputs = ["octavo/push"], run = litter)
 	}
 	if zombies > 5 {
 		t.Errorf("the runner has %d zombie children after 40 steps, want at most 5", zombies)
+	}
+}
+
+// TestRunSignalDuringLoadStopsRun covers SIGTERM while a slow top level
+// of the pipeline file runs. The signal used to wait for the load to end,
+// and a file that then failed to load was reported with run_finished and
+// exit 0, as if the run had completed.
+func TestRunSignalDuringLoadStopsRun(t *testing.T) {
+	ws := newWorkspace(t, runSpec{pipeline: `
+def spin():
+    s = "x" * 1000000
+    for i in range(100000):
+        s.upper()
+
+spin()
+fail("the load was not stopped")
+`})
+	eventsPath := filepath.Join(t.TempDir(), "events.jsonl")
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, runnerBin, "run", "--workspace", ws, "--events", eventsPath)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The top level is running once the runner has used some CPU time.
+	waitForCPUTicks(t, cmd.Process.Pid, 20, 10*time.Second)
+
+	began := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+
+	if took := time.Since(began); took > 5*time.Second {
+		t.Errorf("runner took %s to stop after SIGTERM", took)
+	}
+	if got, want := cmd.ProcessState.ExitCode(), 128+int(syscall.SIGTERM); got != want {
+		t.Errorf("exit %d, want %d; stderr:\n%s", got, want, stderr.String())
+	}
+	_, evs := readEvents(t, eventsPath)
+	for _, ev := range evs {
+		if _, ok := ev.(*schema.RunFinished); ok {
+			t.Errorf("stream has run_finished after SIGTERM, want none")
+		}
+	}
+}
+
+// waitForCPUTicks polls until process pid has used at least ticks clock
+// ticks of user and system time.
+func waitForCPUTicks(t *testing.T, pid, ticks int, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			t.Fatalf("read stat of %d: %v", pid, err)
+		}
+		s := string(data)
+		// utime and stime are fields 14 and 15; the fields after the
+		// command name start at field 3.
+		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		var utime, stime int
+		fmt.Sscan(fields[11], &utime)
+		fmt.Sscan(fields[12], &stime)
+		if utime+stime >= ticks {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("process %d used fewer than %d CPU ticks within %s", pid, ticks, within)
+}
+
+// TestRunReapsOrphansDuringLongStep covers a long step whose processes
+// leave orphans that exit while the step still runs, like "(cmd &)" in a
+// build script. Reaped only when a step ended, they piled up as zombies of
+// the runner for the whole step, using up process ids.
+func TestRunReapsOrphansDuringLongStep(t *testing.T) {
+	res := runPipeline(t, runSpec{pipeline: `
+def orphans(ctx):
+    ctx.sh("""
+count() { for c in $(cat /proc/$PPID/task/*/children); do cut -d' ' -f3 /proc/$c/stat; done | grep -c Z; }
+for i in $(seq 1 30); do (sleep 0.01 &); done
+sleep 0.2
+for n in $(seq 1 50); do z=$(count); [ "$z" -eq 0 ] && break; sleep 0.1; done
+echo $z
+""")
+
+job("orphans", inputs = ["octavo/push"], run = orphans)
+`})
+	got := res.output("orphans", 1, schema.Stdout)
+	if len(got) != 1 || got[0] != "0" {
+		t.Errorf("zombies left while the step ran: %q, want [0]", got)
 	}
 }

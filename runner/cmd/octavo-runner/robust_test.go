@@ -122,3 +122,46 @@ func TestRunMalformedSourceFiles(t *testing.T) {
 		})
 	}
 }
+
+// TestRunBoundsEventSize covers free text and outputs of any size from a
+// pipeline. A cmd, log message, error or outputs of several megabytes
+// used to become one event line of that size, which the sidecar drops as
+// too long (4 MiB), losing for example a job_finished.
+func TestRunBoundsEventSize(t *testing.T) {
+	res := runPipeline(t, runSpec{pipeline: `
+big = "x" * 5000000
+
+def chatty(ctx):
+    ctx.log(big)
+    ctx.sh("true # " + big[:100000])
+
+def failing(ctx):
+    fail(big)
+
+def hoarder(ctx):
+    return {"data": big}
+
+job("chatty", inputs = ["octavo/push"], run = chatty)
+job("failing", inputs = ["octavo/push"], run = failing, allow_failure = True)
+job("hoarder", inputs = ["octavo/push"], run = hoarder, allow_failure = True)
+`})
+	const maxLine = 100 << 10
+	for i, line := range res.lines {
+		if len(line) > maxLine {
+			t.Errorf("event line %d is %d bytes, want at most %d: %s", i+1, len(line), maxLine, truncate(string(line), 200))
+		}
+	}
+	if jf := res.job(t, "chatty"); jf.Outcome != schema.JobSucceeded {
+		t.Errorf("job chatty %q (%s), want succeeded", jf.Outcome, truncate(jf.Error, 200))
+	}
+	if jf := res.job(t, "failing"); !strings.Contains(jf.Error, "bytes cut") {
+		t.Errorf("job failing error %q, want it cut with a note", truncate(jf.Error, 200))
+	}
+	jf := res.job(t, "hoarder")
+	if jf.Outcome != schema.JobFailed {
+		t.Errorf("job hoarder %q, want failed", jf.Outcome)
+	}
+	if !strings.Contains(jf.Error, "outputs are too large") {
+		t.Errorf("job hoarder error %q, want it to name the outputs limit", truncate(jf.Error, 200))
+	}
+}

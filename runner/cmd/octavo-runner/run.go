@@ -148,16 +148,19 @@ func executeRun(inv *invocation, stdout, stderr io.Writer) int {
 	ctx, stopSignals, exitCode := withSignals(context.Background(), logger)
 	defer stopSignals()
 	defer reportBrokenPipes()()
+
+	if _, hasPush := inv.payloads[pipeline.SourcePush]; !hasPush {
+		inv.payloads[pipeline.SourcePush] = engine.GitPushPayload(ctx, inv.workspace)
+	}
+
+	// From here on the runner starts no process but steps, which the
+	// reaper of adopted orphans knows apart from the orphans.
 	if err := step.AdoptOrphans(); err != nil {
 		logger.Warn("processes that steps detach with setsid may outlive the run", "err", err)
 	}
 	// Deferred so that it also runs after a signal or a write error, once
 	// every step has ended.
 	defer endOrphans(logger)
-
-	if _, hasPush := inv.payloads[pipeline.SourcePush]; !hasPush {
-		inv.payloads[pipeline.SourcePush] = engine.GitPushPayload(ctx, inv.workspace)
-	}
 
 	writer, closeWriter, err := openWriter(inv.opts.events, stdout)
 	if err != nil {
@@ -185,7 +188,12 @@ func executeRun(inv *invocation, stdout, stderr io.Writer) int {
 		return code
 	}
 
-	p, err := pipeline.LoadFile(inv.pipelinePath, inv.pipelineName, pipeline.Options{})
+	p, err := pipeline.LoadFileContext(ctx, inv.pipelinePath, inv.pipelineName, pipeline.Options{})
+	if err != nil && ctx.Err() != nil {
+		logger.Warn("run stopped by signal while the pipeline loaded", "err", context.Cause(ctx))
+		finish(0)
+		return exitCode()
+	}
 	if err != nil {
 		logger.Warn("pipeline failed to load", "pipeline", inv.pipelineName, "err", sink.Mask(err.Error()))
 		_ = sink.Emit(&schema.RunStarted{})
