@@ -126,8 +126,8 @@ func TestEmitOutputReportsAFailedBackgroundWrite(t *testing.T) {
 	if err == nil {
 		err = sink.Flush()
 	}
-	if err == nil || !strings.Contains(err.Error(), "disk full") {
-		t.Fatalf("error %v, want disk full", err)
+	if err == nil || !strings.Contains(err.Error(), "write sh_output event: disk full") {
+		t.Fatalf("error %v, want write sh_output event: disk full", err)
 	}
 	if got := sink.Flush(); got == nil {
 		t.Errorf("Flush after a failed write returned nil, want the first error")

@@ -101,7 +101,7 @@ func (s *Sink) EmitOutput(jobID string, seq int, stream schema.Stream, lines [][
 	}
 	if ow, ok := s.w.(OutputWriter); ok {
 		if err := ow.WriteOutput(at, jobID, seq, stream, lines); err != nil {
-			s.err = fmt.Errorf("write %T event: %w", &schema.ShOutput{}, err)
+			s.err = fmt.Errorf("write %s event: %w", schema.TypeShOutput, err)
 		}
 		return s.err
 	}
@@ -111,7 +111,7 @@ func (s *Sink) EmitOutput(jobID string, seq int, stream schema.Stream, lines [][
 			JobID:    jobID, Seq: seq, Stream: stream, Line: string(line),
 		}
 		if err := s.w.WriteEvent(ev); err != nil {
-			s.err = fmt.Errorf("write %T event: %w", ev, err)
+			s.err = fmt.Errorf("write %s event: %w", schema.TypeShOutput, err)
 			return s.err
 		}
 	}
