@@ -5,7 +5,7 @@ BIN       := bin
 PKGS      := ./...
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: help build run demo test e2e bench lint clean
+.PHONY: help build run demo test e2e bench bench-go bench-process lint clean
 
 help:
 	@echo "make build   build bin/octavo and bin/octavo-runner"
@@ -13,7 +13,7 @@ help:
 	@echo "make demo    real Gitea on 127.0.0.1:3000, octavo on 127.0.0.1:8080, a pushed sample repository and its run"
 	@echo "make test    every test, the end-to-end suite on a real Gitea and the Chromium test included"
 	@echo "make e2e     only the end-to-end suite"
-	@echo "make bench   Go benchmarks and whole-process timings (see BENCHMARKS.md)"
+	@echo "make bench   Go benchmarks and whole-process timings with hyperfine (see BENCHMARKS.md)"
 	@echo "make lint    gofmt, go vet and staticcheck"
 
 build:
@@ -36,8 +36,23 @@ test:
 e2e:
 	$(GO) test -count=1 -timeout 30m -run 'E2E' ./plugin/e2e/...
 
-bench:
+bench: bench-go bench-process
+
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+# Whole-process timings of octavo-runner with public tools: hyperfine
+# compares a 1,000,000-line step against the same command writing to a
+# file, and /usr/bin/time -v reports the runner's peak RSS.
+BENCH_DIR := .cache/bench
+bench-process: build
+	@command -v hyperfine >/dev/null || { echo "hyperfine is missing: apt-get install hyperfine"; exit 1; }
+	@mkdir -p $(BENCH_DIR)/ws/.octavo
+	@printf 'def big(ctx):\n    ctx.sh("seq 1 1000000")\n\njob("big", inputs = ["octavo/push"], run = big)\n' > $(BENCH_DIR)/ws/.octavo/ci.star
+	hyperfine --warmup 1 --runs 10 --export-markdown $(BENCH_DIR)/runner.md \
+		-n 'seq to a file' 'seq 1 1000000 > $(BENCH_DIR)/plain.txt' \
+		-n 'octavo-runner events file' '$(BIN)/octavo-runner run --workspace $(BENCH_DIR)/ws --events $(BENCH_DIR)/events.jsonl'
+	@/usr/bin/time -v $(BIN)/octavo-runner run --workspace $(BENCH_DIR)/ws --events $(BENCH_DIR)/events.jsonl 2>&1 | grep 'Maximum resident'
 
 bench-ui:
 	$(GO) test -run '^$$' -bench . -benchmem ./plugin/ui/... ./plugin/live/...

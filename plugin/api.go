@@ -3,6 +3,7 @@ package plugin
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -99,7 +100,10 @@ func (s *Server) handleListRuns(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, "invalid before="+v+"; use a run id")
 			return
 		}
-		f.BeforeID = uint(n)
+		// SQL integers are signed 64-bit, so a larger id bounds nothing.
+		if n <= math.MaxInt64 {
+			f.BeforeID = uint(n)
+		}
 	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)

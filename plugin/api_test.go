@@ -79,6 +79,15 @@ func TestListRunsPages(t *testing.T) {
 			t.Errorf("private repository: %d runs, next_before %d; unknown repository: next_before %d; want no runs and the same page", len(got.Runs), got.NextBefore, want.NextBefore)
 		}
 	})
+	t.Run("before beyond every id lists the newest runs", func(t *testing.T) {
+		// A before of 2^63 or more once matched nothing on SQLite.
+		for _, before := range []string{"9223372036854775808", "18446744073709551615"} {
+			p := get(t, "repo=acme/one&before="+before)
+			if len(p.Runs) != 1 {
+				t.Errorf("before=%s: got %d runs, want 1", before, len(p.Runs))
+			}
+		}
+	})
 	t.Run("unfiltered pages skip private runs without gaps", func(t *testing.T) {
 		seen := 0
 		query := "limit=10"
@@ -102,4 +111,19 @@ func TestListRunsPages(t *testing.T) {
 			t.Errorf("pages listed %d runs, want the 28 public ones", seen)
 		}
 	})
+}
+
+// TestAPIResponsesAreNotSniffed checks that JSON from the sidecar's own
+// API carries nosniff. Run logs are untrusted pipeline output, and the log
+// and list responses once let a browser guess their type.
+func TestAPIResponsesAreNotSniffed(t *testing.T) {
+	s, _ := newTestServer(t, nil)
+	addRuns(t, s, "acme/app", false, 1)
+	for _, path := range []string{"/api/v1/runs", "/api/v1/runs/1/log", "/healthz", "/nope"} {
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if got := rec.Header().Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("GET %s: X-Content-Type-Options = %q, want nosniff", path, got)
+		}
+	}
 }

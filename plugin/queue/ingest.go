@@ -282,32 +282,32 @@ func (g *ingester) apply(tx *gorm.DB, ev any) error {
 				inputs = []byte("[]")
 			}
 			jobs = append(jobs, store.Job{
-				RunID: runID, Name: n.ID, Position: i, Inputs: string(inputs),
+				RunID: runID, Name: dropNUL(n.ID), Position: i, Inputs: string(inputs),
 				AllowFailure: n.AllowFailure, State: "pending",
 			})
 		}
 		return store.CreateJobs(tx, jobs)
 	case *schema.JobStarted:
 		at := atTime(ev.AtMs)
-		j, err := store.UpdateJob(tx, runID, ev.JobID, "running", "", &at, nil)
+		j, err := store.UpdateJob(tx, runID, dropNUL(ev.JobID), "running", "", &at, nil)
 		if err != nil {
 			return err
 		}
 		return g.notifyJob(tx, j)
 	case *schema.JobFinished:
 		at := atTime(ev.AtMs)
-		j, err := store.UpdateJob(tx, runID, ev.JobID, string(ev.Outcome), ev.Error, nil, &at)
+		j, err := store.UpdateJob(tx, runID, dropNUL(ev.JobID), dropNUL(string(ev.Outcome)), dropNUL(ev.Error), nil, &at)
 		if err != nil {
 			return err
 		}
 		return g.notifyJob(tx, j)
 	case *schema.ShStarted:
 		at := atTime(ev.AtMs)
-		return store.StartStep(tx, &store.Step{RunID: runID, JobName: ev.JobID, Seq: ev.Seq, Cmd: ev.Cmd, StartedAt: &at})
+		return store.StartStep(tx, &store.Step{RunID: runID, JobName: dropNUL(ev.JobID), Seq: ev.Seq, Cmd: dropNUL(ev.Cmd), StartedAt: &at})
 	case *schema.ShFinished:
 		at := atTime(ev.AtMs)
 		code := ev.ExitCode
-		return store.FinishStep(tx, &store.Step{RunID: runID, JobName: ev.JobID, Seq: ev.Seq, ExitCode: &code, Error: ev.Error, FinishedAt: &at})
+		return store.FinishStep(tx, &store.Step{RunID: runID, JobName: dropNUL(ev.JobID), Seq: ev.Seq, ExitCode: &code, Error: dropNUL(ev.Error), FinishedAt: &at})
 	}
 	return nil
 }

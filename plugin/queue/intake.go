@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"gorm.io/gorm"
 
@@ -177,8 +178,8 @@ func (q *Queue) intakeOne(tx *gorm.DB, req *intakeRequest) (*store.Repo, error) 
 	if d.Repo.FullName != "" {
 		repo = &store.Repo{
 			FullName: d.Repo.FullName, Owner: d.Repo.Owner, Name: d.Repo.Name,
-			Private: d.Repo.Private, DefaultBranch: d.Repo.DefaultBranch,
-			CloneURL: d.Repo.CloneURL, HTMLURL: d.Repo.HTMLURL,
+			Private: d.Repo.Private, DefaultBranch: dropNUL(d.Repo.DefaultBranch),
+			CloneURL: d.Repo.CloneURL, HTMLURL: dropNUL(d.Repo.HTMLURL),
 		}
 		if id, ok := q.repoIDs[toRepoKey(repo)]; ok {
 			repo.ID = id
@@ -223,7 +224,7 @@ func (q *Queue) queueRun(tx *gorm.DB, repo *store.Repo, d *webhook.Delivery) (*s
 	}
 	r := &store.Run{
 		RepoID: repo.ID, Ref: d.Ref, Branch: p.Branch, Tag: p.Tag, SHA: p.SHA,
-		Before: p.Before, Pusher: p.Pusher, Message: p.Message, CompareURL: p.CompareURL,
+		Before: dropNUL(p.Before), Pusher: dropNUL(p.Pusher), Message: dropNUL(p.Message), CompareURL: dropNUL(p.CompareURL),
 		Payload: string(payload), DeliveryID: d.ID,
 	}
 	if err := store.CreateRun(tx, r); err != nil {
@@ -237,6 +238,13 @@ func (q *Queue) queueRun(tx *gorm.DB, repo *store.Repo, d *webhook.Delivery) (*s
 		return nil, nil, err
 	}
 	return r, stopped, nil
+}
+
+// dropNUL replaces NUL characters with U+FFFD. JSON payloads may carry
+// them as \u0000, but PostgreSQL text columns reject them. The payload
+// column keeps them escaped.
+func dropNUL(s string) string {
+	return strings.ReplaceAll(s, "\x00", "\uFFFD")
 }
 
 // afterIntake acts on a committed intake: it stops runners of replaced or

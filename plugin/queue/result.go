@@ -45,7 +45,7 @@ func toOutcome(waitErr error, finished *schema.RunFinished, timedOut bool) outco
 	case schema.RunSuccess:
 		return outcome{state: store.RunComplete}
 	case schema.RunPipelineFailure:
-		reason := finished.Error
+		reason := dropNUL(finished.Error)
 		if reason == "" {
 			reason = "pipeline failed"
 		}

@@ -30,7 +30,8 @@ func (schemaMigration) TableName() string { return "schema_migrations" }
 // migrations lists every migration in the order it is applied.
 var migrations = []migration{
 	{ID: "0001_initial", Migrate: migrateInitial},
-	{ID: "0002_run_event_chunks", Migrate: migrateEventChunks},
+	{ID: "0002_pending_status_index", Migrate: migratePendingStatusIndex},
+	{ID: "0003_run_event_chunks", Migrate: migrateEventChunks},
 }
 
 // migrate applies the pending migrations, each in its own transaction.

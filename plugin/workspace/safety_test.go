@@ -23,8 +23,11 @@ func TestTokenGoesOnlyToTheForge(t *testing.T) {
 	otherURL := other.Publish(t, repo, "acme/app")
 
 	m := New(t.TempDir(), mustURL(t, forgeSrv.URL+"/"), testToken)
-	if err := m.Fetch(t.Context(), "acme/app", otherURL, sha); err == nil {
+	err := m.Fetch(t.Context(), "acme/app", otherURL, sha)
+	if err == nil {
 		t.Error("Fetch from a foreign host that demands a token succeeded, want an error because no token was sent")
+	} else if !strings.Contains(err.Error(), "forge token was not sent") {
+		t.Errorf("error %q does not say that the token was not sent", err)
 	}
 	if got := other.Unauthorized.Load(); got == 0 || got != other.Requests.Load() {
 		t.Errorf("foreign host rejected %d of %d requests, want all of them (none carried the token)", got, other.Requests.Load())

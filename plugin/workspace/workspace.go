@@ -31,7 +31,7 @@ const maxGitOutput = 2048
 // serialised.
 type Manager struct {
 	root  string
-	forge *url.URL // the only origin that receives token; nil for none
+	forge *url.URL // the only origin that receives the token; nil for none
 	token string
 	git   string
 
@@ -54,10 +54,10 @@ var (
 	commitPattern = regexp.MustCompile(`^([0-9a-f]{40}|[0-9a-f]{64})$`)
 )
 
-// checkArgs rejects a full name that could leave the mirrors folder, a
-// commit id that git could read as an option or a revision expression, and
-// a clone URL that is not http or https, because git also reads local
-// paths and file:// remotes. Empty sha or cloneURL values are not checked.
+// checkArgs rejects a full name that could leave the mirrors folder and a
+// commit id that git could read as an option or a revision expression. It
+// also rejects a clone URL that is not http or https, because git would
+// read local paths and file:// remotes. Empty sha and cloneURL pass.
 func checkArgs(fullName, cloneURL, sha string) error {
 	owner, name, ok := strings.Cut(fullName, "/")
 	for _, part := range []string{owner, name} {
@@ -115,7 +115,7 @@ func (m *Manager) Fetch(ctx context.Context, fullName, cloneURL, sha string) err
 
 	dir := m.MirrorDir(fullName)
 	if _, err := os.Stat(filepath.Join(dir, "HEAD")); err != nil {
-		return m.cloneMirror(ctx, fullName, cloneURL, dir)
+		return m.offForgeHint(cloneURL, m.cloneMirror(ctx, fullName, cloneURL, dir))
 	}
 	if sha != "" && m.hasCommit(ctx, dir, sha) {
 		return nil
@@ -125,7 +125,7 @@ func (m *Manager) Fetch(ctx context.Context, fullName, cloneURL, sha string) err
 		return fmt.Errorf("set mirror remote of %s: %w", fullName, err)
 	}
 	if _, err := m.run(ctx, cloneURL, "--git-dir", dir, "fetch", "--quiet", "--prune", "--force", "origin"); err != nil {
-		return fmt.Errorf("fetch mirror of %s: %w", fullName, err)
+		return m.offForgeHint(cloneURL, fmt.Errorf("fetch mirror of %s: %w", fullName, err))
 	}
 	return nil
 }
@@ -228,6 +228,21 @@ func (m *Manager) run(ctx context.Context, remote string, args ...string) ([]byt
 		return nil, fmt.Errorf("git %s: %w: %s", firstVerb(args), err, msg)
 	}
 	return stdout.Bytes(), nil
+}
+
+// offForgeHint adds to a failed fetch from a clone URL off the forge's
+// origin that no token was sent, because an operator whose forge URL and
+// the forge's own clone URLs differ (an internal address against a public
+// one) otherwise sees only git's authentication error.
+func (m *Manager) offForgeHint(cloneURL string, err error) error {
+	if err == nil || m.token == "" || m.onForge(cloneURL) {
+		return err
+	}
+	forge := "no forge URL"
+	if m.forge != nil {
+		forge = m.forge.Scheme + "://" + m.forge.Host
+	}
+	return fmt.Errorf("%w (the forge token was not sent: clone URL %s is not on the forge URL's origin, %s)", err, cloneURL, forge)
 }
 
 // onForge reports whether remote has the forge URL's scheme and host.

@@ -100,8 +100,8 @@ func (c *jobContext) sh(_ *starlark.Thread, b *starlark.Builtin, args starlark.T
 	c.e.log.InfoContext(c.ctx, "step started", "job", c.job.ID, "step", seq)
 
 	res := step.Run(c.ctx, step.Spec{Argv: argv, Dir: dir, Env: env, Timeout: limit}, c.e.cfg.Step,
-		func(stream schema.Stream, line string) {
-			_ = c.e.emit(&schema.ShOutput{JobID: c.job.ID, Seq: seq, Stream: stream, Line: line})
+		func(stream schema.Stream, lines [][]byte) {
+			_ = c.e.emitOutput(c.job.ID, seq, stream, lines)
 		})
 
 	finished := &schema.ShFinished{JobID: c.job.ID, Seq: seq, ExitCode: res.ExitCode}

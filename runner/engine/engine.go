@@ -242,6 +242,16 @@ func (e *engine) emit(ev any) error {
 	return nil
 }
 
+// emitOutput writes a batch of output lines of one step and, like emit,
+// aborts the run on the first sink error.
+func (e *engine) emitOutput(jobID string, seq int, stream schema.Stream, lines [][]byte) error {
+	if err := e.sink.EmitOutput(jobID, seq, stream, lines); err != nil {
+		e.abort(fmt.Errorf("%w: %w", ErrEvents, err))
+		return fmt.Errorf("%w: %w", ErrEvents, err)
+	}
+	return nil
+}
+
 // sourceFields returns the attributes a source struct always has.
 func sourceFields(name string) []string {
 	if name == pipeline.SourcePush {

@@ -12,19 +12,25 @@ import (
 // of a stream, and encoding them without reflection keeps the runner's cost
 // per line low (see BenchmarkSinkShOutput).
 func appendShOutput(b []byte, ev *schema.ShOutput) []byte {
-	b = append(b, `{"at_ms":`...)
-	b = strconv.AppendInt(b, ev.AtMs, 10)
-	b = append(b, `,"type":`...)
-	b = appendString(b, string(ev.Type))
-	b = append(b, `,"job_id":`...)
-	b = appendString(b, ev.JobID)
-	b = append(b, `,"seq":`...)
-	b = strconv.AppendInt(b, int64(ev.Seq), 10)
-	b = append(b, `,"stream":`...)
-	b = appendString(b, string(ev.Stream))
-	b = append(b, `,"line":`...)
+	b = appendOutputPrefix(b, ev.AtMs, ev.Type, ev.JobID, ev.Seq, ev.Stream)
 	b = appendString(b, ev.Line)
 	return append(b, "}\n"...)
+}
+
+// appendOutputPrefix appends the start of an sh_output event, up to the
+// line's opening quote, so that lines of one batch share it.
+func appendOutputPrefix(b []byte, atMs int64, typ schema.Type, jobID string, seq int, stream schema.Stream) []byte {
+	b = append(b, `{"at_ms":`...)
+	b = strconv.AppendInt(b, atMs, 10)
+	b = append(b, `,"type":`...)
+	b = appendString(b, string(typ))
+	b = append(b, `,"job_id":`...)
+	b = appendString(b, jobID)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendInt(b, int64(seq), 10)
+	b = append(b, `,"stream":`...)
+	b = appendString(b, string(stream))
+	return append(b, `,"line":`...)
 }
 
 const hexDigits = "0123456789abcdef"
@@ -32,7 +38,7 @@ const hexDigits = "0123456789abcdef"
 // appendString appends s as a JSON string the way encoding/json does
 // without HTML escaping: invalid UTF-8 becomes \ufffd, and U+2028 and
 // U+2029 are escaped for JavaScript.
-func appendString(b []byte, s string) []byte {
+func appendString[T string | []byte](b []byte, s T) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -63,7 +69,8 @@ func appendString(b []byte, s string) []byte {
 			start = i
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
+		// The conversion of at most four bytes does not allocate.
+		r, size := utf8.DecodeRuneInString(string(s[i:min(i+utf8.UTFMax, len(s))]))
 		if r == utf8.RuneError && size == 1 {
 			b = append(b, s[start:i]...)
 			b = append(b, `\ufffd`...)

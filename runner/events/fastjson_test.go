@@ -36,6 +36,11 @@ func TestAppendShOutputMatchesEncodingJSON(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Errorf("line %q:\ngot  %s\nwant %s", line, got, want)
 		}
+		fromBytes := appendOutputPrefix(nil, ev.AtMs, ev.Type, ev.JobID, ev.Seq, ev.Stream)
+		fromBytes = append(appendString(fromBytes, []byte(line)), "}\n"...)
+		if !bytes.Equal(fromBytes, want) {
+			t.Errorf("line %q from bytes:\ngot  %s\nwant %s", line, fromBytes, want)
+		}
 	}
 }
 
@@ -44,8 +49,15 @@ func FuzzAppendShOutput(f *testing.F) {
 	f.Add("\xff\u2028\"\\", "a", 99)
 	f.Fuzz(func(t *testing.T, line, job string, seq int) {
 		ev := &schema.ShOutput{Envelope: schema.Envelope{AtMs: 1, Type: schema.TypeShOutput}, JobID: job, Seq: seq, Stream: schema.Stdout, Line: line}
-		if got, want := appendShOutput(nil, ev), encodeWithStdlib(t, ev); !bytes.Equal(got, want) {
+		want := encodeWithStdlib(t, ev)
+		if got := appendShOutput(nil, ev); !bytes.Equal(got, want) {
 			t.Errorf("got %q, want %q", got, want)
+		}
+		// The path for lines read as bytes must encode the same.
+		got := appendOutputPrefix(nil, 1, schema.TypeShOutput, job, seq, schema.Stdout)
+		got = append(appendString(got, []byte(line)), "}\n"...)
+		if !bytes.Equal(got, want) {
+			t.Errorf("from bytes got %q, want %q", got, want)
 		}
 	})
 }

@@ -9,7 +9,6 @@
 package events
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -30,6 +29,15 @@ type Writer interface {
 	WriteEvent(ev any) error
 	// Flush pushes buffered events to the underlying stream.
 	Flush() error
+}
+
+// OutputWriter is implemented by a [Writer] that writes sh_output events
+// straight from a step's read buffer. The [Sink] uses it, when the Writer
+// has it, to skip building an event struct and a string per output line.
+type OutputWriter interface {
+	// WriteOutput writes one sh_output event per element of lines, made of
+	// its arguments, in order. lines is valid only during the call.
+	WriteOutput(atMs int64, jobID string, seq int, stream schema.Stream, lines [][]byte) error
 }
 
 // Sink is the single place where events leave the runner. It is safe for
@@ -57,7 +65,8 @@ func NewSink(w Writer, masker *mask.Masker, now func() time.Time) *Sink {
 // schema whose envelope it fills in. It returns the sink's first write
 // error, which the caller should treat as fatal for the run.
 func (s *Sink) Emit(ev any) error {
-	if err := s.prepare(ev); err != nil {
+	typ, err := s.prepare(ev)
+	if err != nil {
 		return err
 	}
 
@@ -67,9 +76,46 @@ func (s *Sink) Emit(ev any) error {
 		return s.err
 	}
 	if err := s.w.WriteEvent(ev); err != nil {
-		s.err = fmt.Errorf("write %T event: %w", ev, err)
+		s.err = fmt.Errorf("write %s event: %w", typ, err)
 	}
 	return s.err
+}
+
+// EmitOutput writes one sh_output event per element of lines, all stamped
+// with one time, under one lock, so the events of one batch are never
+// interleaved with other events. It masks every line and may overwrite the
+// elements of lines with masked copies; it keeps no reference to lines. It
+// returns the sink's first write error, like [Sink.Emit].
+func (s *Sink) EmitOutput(jobID string, seq int, stream schema.Stream, lines [][]byte) error {
+	at := s.now().UnixMilli()
+	if s.masker.MaxLen() > 0 {
+		for i, line := range lines {
+			lines[i] = s.masker.MaskBytes(line)
+		}
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return s.err
+	}
+	if ow, ok := s.w.(OutputWriter); ok {
+		if err := ow.WriteOutput(at, jobID, seq, stream, lines); err != nil {
+			s.err = fmt.Errorf("write %s event: %w", schema.TypeShOutput, err)
+		}
+		return s.err
+	}
+	for _, line := range lines {
+		ev := &schema.ShOutput{
+			Envelope: schema.Envelope{AtMs: at, Type: schema.TypeShOutput},
+			JobID:    jobID, Seq: seq, Stream: stream, Line: string(line),
+		}
+		if err := s.w.WriteEvent(ev); err != nil {
+			s.err = fmt.Errorf("write %s event: %w", schema.TypeShOutput, err)
+			return s.err
+		}
+	}
+	return nil
 }
 
 // Flush flushes the writer and returns the sink's first error.
@@ -98,44 +144,54 @@ func (s *Sink) Mask(text string) string {
 	return s.masker.Mask(text)
 }
 
-// prepare fills in the envelope of ev and masks its free-text fields.
-func (s *Sink) prepare(ev any) error {
+// prepare fills in the envelope of ev, masks and bounds its free-text
+// fields, and returns its type.
+func (s *Sink) prepare(ev any) (schema.Type, error) {
 	at := s.now().UnixMilli()
 	m := s.masker
+	var typ schema.Type
 	switch e := ev.(type) {
 	case *schema.RunStarted:
-		e.Envelope = schema.Envelope{AtMs: at, Type: schema.TypeRunStarted}
+		typ = schema.TypeRunStarted
+		e.Envelope = schema.Envelope{AtMs: at, Type: typ}
 		e.Schema = schema.Version
 		if e.Jobs == nil {
 			e.Jobs = []schema.JobNode{}
 		}
 	case *schema.JobStarted:
-		e.Envelope = schema.Envelope{AtMs: at, Type: schema.TypeJobStarted}
+		typ = schema.TypeJobStarted
+		e.Envelope = schema.Envelope{AtMs: at, Type: typ}
 	case *schema.ShStarted:
-		e.Envelope = schema.Envelope{AtMs: at, Type: schema.TypeShStarted}
+		typ = schema.TypeShStarted
+		e.Envelope = schema.Envelope{AtMs: at, Type: typ}
 		e.Cmd = cutText(m.Mask(e.Cmd))
 	case *schema.ShOutput:
-		e.Envelope = schema.Envelope{AtMs: at, Type: schema.TypeShOutput}
+		typ = schema.TypeShOutput
+		e.Envelope = schema.Envelope{AtMs: at, Type: typ}
 		e.Line = m.Mask(e.Line)
 	case *schema.ShFinished:
-		e.Envelope = schema.Envelope{AtMs: at, Type: schema.TypeShFinished}
+		typ = schema.TypeShFinished
+		e.Envelope = schema.Envelope{AtMs: at, Type: typ}
 		e.Error = cutText(m.Mask(e.Error))
 	case *schema.Log:
-		e.Envelope = schema.Envelope{AtMs: at, Type: schema.TypeLog}
+		typ = schema.TypeLog
+		e.Envelope = schema.Envelope{AtMs: at, Type: typ}
 		e.Message = cutText(m.Mask(e.Message))
 	case *schema.JobFinished:
-		e.Envelope = schema.Envelope{AtMs: at, Type: schema.TypeJobFinished}
+		typ = schema.TypeJobFinished
+		e.Envelope = schema.Envelope{AtMs: at, Type: typ}
 		e.Error = cutText(m.Mask(e.Error))
 		if e.Outputs != nil {
 			e.Outputs = maskValue(m, e.Outputs).(map[string]any)
 		}
 	case *schema.RunFinished:
-		e.Envelope = schema.Envelope{AtMs: at, Type: schema.TypeRunFinished}
+		typ = schema.TypeRunFinished
+		e.Envelope = schema.Envelope{AtMs: at, Type: typ}
 		e.Error = cutText(m.Mask(e.Error))
 	default:
-		return fmt.Errorf("emit event: unsupported type %T", ev)
+		return "", fmt.Errorf("emit event: unsupported type %T", ev)
 	}
-	return nil
+	return typ, nil
 }
 
 // MaxTextBytes bounds the free text of one event: a command, a log
@@ -182,40 +238,144 @@ func maskValue(m *mask.Masker, v any) any {
 }
 
 // JSONWriter writes each event as one line of JSON (JSON Lines) through a
-// buffer. The owner must call Flush regularly, for example with
-// [Sink.FlushEvery], so that a reader following the file receives events
-// promptly, and once more at the end.
+// buffer. Once the buffer holds jsonBufferSize bytes, a goroutine writes
+// it out while the next one fills, so encoding overlaps the write system
+// call. Writes still happen one at a time and in order. The owner must
+// call Flush regularly, for example with [Sink.FlushEvery], so that a
+// reader following the file receives events promptly, and once more at
+// the end; after Flush returns no write is in progress. After a failed
+// write every method returns that error.
 type JSONWriter struct {
-	buf     *bufio.Writer
-	enc     *json.Encoder
-	scratch []byte
+	w   io.Writer
+	buf []byte
+	enc *json.Encoder
+	err error
+	// prefix is scratch space for the part of an sh_output event before
+	// its line, which a whole batch shares.
+	prefix []byte
+
+	// spare is the buffer being written in the background, or an idle
+	// one. writing is true while a background write runs, and written
+	// receives its result.
+	spare   []byte
+	writing bool
+	written chan error
 }
 
-// jsonBufferSize is the write buffer of a [JSONWriter]. 64 KiB batches
-// hundreds of output lines per write system call on a busy step.
-const jsonBufferSize = 64 << 10
+// jsonBufferSize is the amount of buffered output at which a [JSONWriter]
+// starts writing to its file before the next flush. 256 KiB batches
+// thousands of output lines per write system call on a busy step, and the
+// two buffers stay small next to the runner's memory budget.
+const jsonBufferSize = 256 << 10
 
 // NewJSONWriter returns a JSONWriter that writes to w.
 func NewJSONWriter(w io.Writer) *JSONWriter {
-	buf := bufio.NewWriterSize(w, jsonBufferSize)
-	enc := json.NewEncoder(buf)
-	enc.SetEscapeHTML(false)
-	return &JSONWriter{buf: buf, enc: enc}
+	j := &JSONWriter{w: w, buf: newJSONBuffer(), written: make(chan error, 1)}
+	j.enc = json.NewEncoder((*appendWriter)(j))
+	j.enc.SetEscapeHTML(false)
+	return j
+}
+
+// newJSONBuffer returns an empty buffer with room for the last event that
+// crosses jsonBufferSize.
+func newJSONBuffer() []byte {
+	return make([]byte, 0, jsonBufferSize+jsonBufferSize/4)
+}
+
+// appendWriter lets a json.Encoder append to the buffer of a JSONWriter.
+type appendWriter JSONWriter
+
+func (a *appendWriter) Write(p []byte) (int, error) {
+	a.buf = append(a.buf, p...)
+	return len(p), nil
 }
 
 // WriteEvent encodes ev followed by a newline.
 func (j *JSONWriter) WriteEvent(ev any) error {
+	if j.err != nil {
+		return j.err
+	}
 	if out, ok := ev.(*schema.ShOutput); ok {
-		j.scratch = appendShOutput(j.scratch[:0], out)
-		_, err := j.buf.Write(j.scratch)
+		j.buf = appendShOutput(j.buf, out)
+	} else if err := j.enc.Encode(ev); err != nil {
 		return err
 	}
-	return j.enc.Encode(ev)
+	return j.writeFull()
 }
 
-// Flush writes buffered lines to the underlying writer.
+// WriteOutput encodes one sh_output event per line, each followed by a
+// newline; it implements [OutputWriter]. The fields before the line are
+// encoded once per batch.
+func (j *JSONWriter) WriteOutput(atMs int64, jobID string, seq int, stream schema.Stream, lines [][]byte) error {
+	if j.err != nil {
+		return j.err
+	}
+	j.prefix = appendOutputPrefix(j.prefix[:0], atMs, schema.TypeShOutput, jobID, seq, stream)
+	for _, line := range lines {
+		j.buf = append(j.buf, j.prefix...)
+		j.buf = appendString(j.buf, line)
+		j.buf = append(j.buf, "}\n"...)
+		if err := j.writeFull(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeFull starts writing the buffer in the background once it holds
+// jsonBufferSize bytes, after the previous background write ended.
+func (j *JSONWriter) writeFull() error {
+	if len(j.buf) < jsonBufferSize {
+		return nil
+	}
+	if err := j.wait(); err != nil {
+		return err
+	}
+
+	full := j.buf
+	j.buf, j.spare = j.spare[:0], full
+	if j.buf == nil {
+		j.buf = newJSONBuffer()
+	}
+	j.writing = true
+	go func() {
+		_, err := j.w.Write(full)
+		j.written <- err
+	}()
+	return nil
+}
+
+// wait waits for the background write, if any, and records its error.
+func (j *JSONWriter) wait() error {
+	if j.writing {
+		j.writing = false
+		if err := <-j.written; err != nil && j.err == nil {
+			j.err = err
+		}
+	}
+	return j.err
+}
+
+// Flush writes buffered lines to the underlying writer and returns when
+// they were written.
 func (j *JSONWriter) Flush() error {
-	return j.buf.Flush()
+	if err := j.wait(); err != nil {
+		return err
+	}
+	if len(j.buf) == 0 {
+		return nil
+	}
+	if _, err := j.w.Write(j.buf); err != nil {
+		j.err = err
+		return err
+	}
+	j.buf = j.buf[:0]
+	if cap(j.buf) > 4*jsonBufferSize {
+		// One huge event (large job outputs) grew the buffer; give the
+		// memory back instead of keeping it for the rest of the run.
+		j.buf = newJSONBuffer()
+	}
+	return nil
 }
 
 // FlushEvery flushes the sink every interval until ctx is done, so a

@@ -30,6 +30,14 @@ type Masker struct {
 	// forms lists every masked text, longest first, for [Masker.SafeCut].
 	forms  []string
 	maxLen int
+	// byFirst lists the forms by their first byte, longest first, so that
+	// firstMatch compares only the forms that can start at a byte. Most
+	// lines contain no form, and the replacer, which copies every text it
+	// is given, then does not run at all.
+	byFirst [256][]string
+	// starts marks the bytes that start a form. It is a smaller table than
+	// byFirst, for the common byte that starts none.
+	starts [256]bool
 }
 
 // New builds a Masker for secrets, a map from secret name to value. It also
@@ -94,7 +102,12 @@ func New(secrets map[string]string) (*Masker, []string) {
 		args = append(args, p.form, Placeholder(p.name))
 		forms = append(forms, p.form)
 	}
-	return &Masker{replacer: strings.NewReplacer(args...), forms: forms, maxLen: len(forms[0])}, warnings
+	m := &Masker{replacer: strings.NewReplacer(args...), forms: forms, maxLen: len(forms[0])}
+	for _, form := range forms {
+		m.byFirst[form[0]] = append(m.byFirst[form[0]], form)
+		m.starts[form[0]] = true
+	}
+	return m, warnings
 }
 
 // Placeholder returns the text that replaces the secret called name.
@@ -107,7 +120,41 @@ func (m *Masker) Mask(s string) string {
 	if m == nil || m.replacer == nil {
 		return s
 	}
-	return m.replacer.Replace(s)
+	i := firstMatch(m, s)
+	if i < 0 {
+		return s
+	}
+	return s[:i] + m.replacer.Replace(s[i:])
+}
+
+// MaskBytes is [Masker.Mask] for a byte slice. It returns b itself, not a
+// copy, when b holds no secret form, and a new slice otherwise.
+func (m *Masker) MaskBytes(b []byte) []byte {
+	if m == nil || m.replacer == nil {
+		return b
+	}
+	i := firstMatch(m, b)
+	if i < 0 {
+		return b
+	}
+	return append(b[:i:i], m.replacer.Replace(string(b[i:]))...)
+}
+
+// firstMatch returns the position of the first masked form in s, or -1.
+// The replacer then starts there, so the text before the first secret is
+// scanned once.
+func firstMatch[T string | []byte](m *Masker, s T) int {
+	for i := 0; i < len(s); i++ {
+		if !m.starts[s[i]] {
+			continue
+		}
+		for _, form := range m.byFirst[s[i]] {
+			if len(s)-i >= len(form) && string(s[i:i+len(form)]) == form {
+				return i
+			}
+		}
+	}
+	return -1
 }
 
 // MaxLen returns the length in bytes of the longest masked form, or 0 when

@@ -3,39 +3,68 @@ package step
 import (
 	"bytes"
 	"io"
-	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/octavo-ci/octavo/runner/mask"
 )
 
 // readSize is the number of bytes one read from a step's pipe requests.
-const readSize = 32 << 10
+// 256 KiB is a quarter of the capacity the pipes get on Linux, so one read
+// takes thousands of short lines while the step keeps writing.
+const readSize = 256 << 10
 
-// splitLines reads r to EOF or error and calls emit once per line, without
-// the "\n" or "\r\n" terminator. A line longer than maxLine bytes is emitted
-// as several pieces of at most maxLine bytes. A piece never ends inside a
+// splitLines reads r to EOF or error and calls emit once per read with the
+// lines completed by that read, in order, each without the "\n" or "\r\n"
+// terminator. The slices point into splitLines' buffer and are valid only
+// until emit returns; emit may overwrite the elements of lines but must not
+// keep them. Lines are split in place, so a read costs no allocation per
+// line. A line longer than maxLine bytes is emitted as several pieces of at
+// most maxLine bytes. A piece never ends inside a
 // UTF-8 sequence or inside a secret that masker masks, so it may be up to
 // three bytes, or one secret, shorter. Bytes that are not valid UTF-8 are
 // replaced by U+FFFD, one per maximal invalid run. Every byte read is also
 // written to capture. A final line without a terminator is still emitted.
-func splitLines(r io.Reader, maxLine int, masker *mask.Masker, capture io.Writer, emit func(line string)) error {
+func splitLines(r io.Reader, maxLine int, masker *mask.Masker, capture io.Writer, emit func(lines [][]byte)) error {
 	look := max(masker.MaxLen()-1, 0)
 	// After process, at most maxLine+look bytes stay pending, so a read
 	// always has readSize bytes of room.
-	buf := make([]byte, maxLine+look+readSize)
+	buf := getReadBuffer(maxLine + look + readSize)
+	defer readBuffers.Put(&buf)
 	start, end := 0, 0
 	// inLine is true after a piece of a long line was emitted and before its
 	// terminator, so that a terminator right after a piece emits nothing.
 	inLine := false
+	var batch [][]byte
+	add := func(line []byte) {
+		batch = append(batch, toText(line))
+	}
 
 	process := func(eof bool) {
+		defer func() {
+			if len(batch) > 0 {
+				emit(batch)
+				clear(batch)
+				batch = batch[:0]
+			}
+		}()
+		// One utf8.Valid call over all complete lines is much cheaper than
+		// one per short line. Up to validEnd, lines need no check of their
+		// own.
+		validEnd := start
+		if last := bytes.LastIndexByte(buf[start:end], '\n'); last >= 0 && utf8.Valid(buf[start:start+last]) {
+			validEnd = start + last
+		}
 		for start < end {
 			pending := buf[start:end]
 			nl := bytes.IndexByte(pending, '\n')
 			if nl >= 0 && nl <= maxLine {
-				if nl > 0 || !inLine {
-					emit(toText(bytes.TrimSuffix(pending[:nl], []byte{'\r'})))
+				switch {
+				case nl == 0 && inLine:
+				case start+nl <= validEnd:
+					batch = append(batch, trimCR(pending[:nl]))
+				default:
+					add(trimCR(pending[:nl]))
 				}
 				start += nl + 1
 				inLine = false
@@ -52,14 +81,14 @@ func splitLines(r io.Reader, maxLine int, masker *mask.Masker, capture io.Writer
 			}
 			if len(line) <= maxLine {
 				// Only reached at EOF: the last line has no terminator.
-				emit(toText(bytes.TrimSuffix(line, []byte{'\r'})))
+				add(trimCR(line))
 				start = end
 				return
 			}
 
 			cut := runeCut(line, maxLine)
 			cut = masker.SafeCut(line[:min(len(line), maxLine+look)], cut)
-			emit(toText(line[:cut]))
+			add(line[:cut])
 			start += cut
 			inLine = true
 		}
@@ -87,6 +116,29 @@ func splitLines(r io.Reader, maxLine int, masker *mask.Masker, capture io.Writer
 	}
 }
 
+// readBuffers keeps the read buffers of finished streams. A buffer is a
+// few hundred KiB, and reusing it keeps a pipeline of many short steps
+// from allocating and clearing two of them per step.
+var readBuffers sync.Pool
+
+// getReadBuffer returns a buffer of size bytes from readBuffers, or a new
+// one when the pool has none that is large enough.
+func getReadBuffer(size int) []byte {
+	if p, ok := readBuffers.Get().(*[]byte); ok && cap(*p) >= size {
+		return (*p)[:size]
+	}
+	return make([]byte, size)
+}
+
+// trimCR removes one trailing "\r". It is bytes.TrimSuffix without the
+// call to bytes.Equal, which costs more than the check on short lines.
+func trimCR(b []byte) []byte {
+	if n := len(b); n > 0 && b[n-1] == '\r' {
+		return b[:n-1]
+	}
+	return b
+}
+
 // runeCut moves cut back, by at most three bytes, so that it does not fall
 // inside a UTF-8 sequence. Invalid text keeps the cut where it was.
 func runeCut(b []byte, cut int) int {
@@ -98,12 +150,13 @@ func runeCut(b []byte, cut int) int {
 	return cut
 }
 
-// toText converts b to a string that is valid UTF-8.
-func toText(b []byte) string {
+// toText returns b when it is valid UTF-8, and otherwise a copy with each
+// maximal run of invalid bytes replaced by U+FFFD.
+func toText(b []byte) []byte {
 	if utf8.Valid(b) {
-		return string(b)
+		return b
 	}
-	return strings.ToValidUTF8(string(b), "\uFFFD")
+	return bytes.ToValidUTF8(b, []byte("\uFFFD"))
 }
 
 // boundedBuffer keeps the first limit bytes written to it and counts the

@@ -10,15 +10,30 @@ import (
 	"github.com/octavo-ci/octavo/runner/mask"
 )
 
+// appendTo returns an emit function that copies every line to *lines.
+func appendTo(lines *[]string) func([][]byte) {
+	return func(batch [][]byte) {
+		for _, l := range batch {
+			*lines = append(*lines, string(l))
+		}
+	}
+}
+
+// split splits input twice, reading it one byte at a time and all at once,
+// and fails the test unless both give the same lines, because pieces must
+// not depend on how the pipe happens to chunk the output.
 func split(t *testing.T, input string, maxLine int, m *mask.Masker) []string {
 	t.Helper()
-	var lines []string
+	var lines, whole []string
 	var capture boundedBuffer
-	// OneByteReader makes every read return one byte, so pieces must not
-	// depend on how the pipe happens to chunk the output.
-	r := iotest.OneByteReader(strings.NewReader(input))
-	if err := splitLines(r, maxLine, m, &capture, func(l string) { lines = append(lines, l) }); err != nil {
-		t.Fatalf("splitLines: %v", err)
+	if err := splitLines(iotest.OneByteReader(strings.NewReader(input)), maxLine, m, &capture, appendTo(&lines)); err != nil {
+		t.Fatalf("splitLines one byte at a time: %v", err)
+	}
+	if err := splitLines(strings.NewReader(input), maxLine, m, &capture, appendTo(&whole)); err != nil {
+		t.Fatalf("splitLines in one read: %v", err)
+	}
+	if !slices.Equal(whole, lines) {
+		t.Fatalf("lines read at once %q, want %q as read one byte at a time", whole, lines)
 	}
 	return lines
 }
@@ -68,7 +83,7 @@ func TestSplitLinesNeverCutsASecret(t *testing.T) {
 
 func TestSplitLinesCapturesBoundedBytes(t *testing.T) {
 	capture := boundedBuffer{limit: 5}
-	err := splitLines(strings.NewReader("0123456789\n"), 64, nil, &capture, func(string) {})
+	err := splitLines(strings.NewReader("0123456789\n"), 64, nil, &capture, func([][]byte) {})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +95,7 @@ func TestSplitLinesCapturesBoundedBytes(t *testing.T) {
 func TestSplitLinesReturnsReadError(t *testing.T) {
 	var lines []string
 	r := io.MultiReader(strings.NewReader("partial"), iotest.ErrReader(io.ErrUnexpectedEOF))
-	err := splitLines(r, 64, nil, &boundedBuffer{}, func(l string) { lines = append(lines, l) })
+	err := splitLines(r, 64, nil, &boundedBuffer{}, appendTo(&lines))
 	if err != io.ErrUnexpectedEOF {
 		t.Errorf("error %v, want io.ErrUnexpectedEOF", err)
 	}

@@ -182,17 +182,38 @@ func EndOrphans() (int, error) {
 			_ = unix.Kill(-pid, unix.SIGKILL)
 			_ = unix.Kill(pid, unix.SIGKILL)
 		}
+		deadline := time.Now().Add(orphanReapTimeout)
 		for _, pid := range pids {
-			var status unix.WaitStatus
-			for {
-				_, err := unix.Wait4(pid, &status, 0, nil)
-				if !errors.Is(err, unix.EINTR) {
-					break
-				}
+			if !reapKilled(pid, deadline) {
+				return killed, fmt.Errorf("end orphaned processes: process %d did not exit within %s of SIGKILL", pid, orphanReapTimeout)
 			}
 		}
 	}
 	return killed, fmt.Errorf("end orphaned processes: still finding new ones after %d rounds", maxOrphanRounds)
+}
+
+// orphanReapTimeout bounds the wait for killed orphans to exit. SIGKILL
+// ends a process at once unless it is stuck in the kernel, such as on a
+// hung network file system, and the runner must not hang with it.
+const orphanReapTimeout = 2 * time.Second
+
+// reapKilled polls until child pid has exited and reaps it, and reports
+// whether that happened before deadline.
+func reapKilled(pid int, deadline time.Time) bool {
+	for {
+		var status unix.WaitStatus
+		got, err := unix.Wait4(pid, &status, unix.WNOHANG, nil)
+		switch {
+		case errors.Is(err, unix.EINTR):
+			continue
+		case err != nil || got == pid:
+			// ECHILD means it is gone already.
+			return true
+		case time.Now().After(deadline):
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // childrenOf returns the child processes of ppid. It reads the children

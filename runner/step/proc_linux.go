@@ -2,6 +2,7 @@ package step
 
 import (
 	"errors"
+	"os"
 
 	"golang.org/x/sys/unix"
 )
@@ -17,4 +18,22 @@ func awaitExit(pid int) bool {
 			return err == nil
 		}
 	}
+}
+
+// pipeSize is the capacity asked for each output pipe. A step printing
+// fast keeps running while the runner writes events, instead of stopping
+// every 64 KiB (the default); 1 MiB is the most an unprivileged process
+// may ask for by default (/proc/sys/fs/pipe-max-size).
+const pipeSize = 1 << 20
+
+// growPipe raises the capacity of the pipe that f is one end of. It is
+// only a speed-up, so a refusal is ignored.
+func growPipe(f *os.File) {
+	conn, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = conn.Control(func(fd uintptr) {
+		_, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, pipeSize)
+	})
 }

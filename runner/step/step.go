@@ -103,12 +103,14 @@ type Result struct {
 // Result.Err of such a step reads "timed out after DURATION".
 var ErrTimeout = errors.New("timed out")
 
-// Run runs spec and calls onLine for every output line, from two goroutines
-// (one per stream), so onLine must be safe for concurrent use. Run returns
+// Run runs spec and calls onLines with the output lines of each read from a
+// stream's pipe, in order, from two goroutines (one per stream), so onLines
+// must be safe for concurrent use. The line slices are valid only until
+// onLines returns; onLines may overwrite the elements of lines. Run returns
 // after the process group has ended and both streams were read to the end.
 // When ctx is done, Run stops the group and Result.Err wraps
 // context.Cause(ctx).
-func Run(ctx context.Context, spec Spec, cfg Config, onLine func(stream schema.Stream, line string)) Result {
+func Run(ctx context.Context, spec Spec, cfg Config, onLines func(stream schema.Stream, lines [][]byte)) Result {
 	cfg = cfg.withDefaults()
 	began := time.Now()
 	if len(spec.Argv) == 0 {
@@ -130,6 +132,9 @@ func Run(ctx context.Context, spec Spec, cfg Config, onLine func(stream schema.S
 		closeAll(outR, outW)
 		return Result{ExitCode: -1, Err: fmt.Errorf("create stderr pipe: %w", err)}
 	}
+
+	growPipe(outW)
+	growPipe(errW)
 
 	cmd := exec.CommandContext(ctx, spec.Argv[0], spec.Argv[1:]...)
 	cmd.Dir = spec.Dir
@@ -155,7 +160,7 @@ func Run(ctx context.Context, spec Spec, cfg Config, onLine func(stream schema.S
 		defer wg.Done()
 		// A read error after the drain timeout closed f is expected; the
 		// lines read before it were already reported.
-		_ = splitLines(f, cfg.MaxLine, cfg.Masker, capture, func(line string) { onLine(stream, line) })
+		_ = splitLines(f, cfg.MaxLine, cfg.Masker, capture, func(lines [][]byte) { onLines(stream, lines) })
 	}
 	wg.Add(2)
 	go read(outR, schema.Stdout, stdout)

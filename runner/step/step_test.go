@@ -17,13 +17,15 @@ type collected struct {
 	lines map[schema.Stream][]string
 }
 
-func (c *collected) add(s schema.Stream, l string) {
+func (c *collected) add(s schema.Stream, lines [][]byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.lines == nil {
 		c.lines = map[schema.Stream][]string{}
 	}
-	c.lines[s] = append(c.lines[s], l)
+	for _, l := range lines {
+		c.lines[s] = append(c.lines[s], string(l))
+	}
 }
 
 func TestRunReportsOutputAndExitCode(t *testing.T) {
@@ -45,7 +47,7 @@ func TestRunReportsOutputAndExitCode(t *testing.T) {
 }
 
 func TestRunStartFailure(t *testing.T) {
-	res := Run(t.Context(), Spec{Argv: []string{"/nonexistent/program"}, Dir: t.TempDir()}, Config{}, func(schema.Stream, string) {})
+	res := Run(t.Context(), Spec{Argv: []string{"/nonexistent/program"}, Dir: t.TempDir()}, Config{}, func(schema.Stream, [][]byte) {})
 
 	if res.ExitCode != -1 || res.Err == nil || !strings.Contains(res.Err.Error(), "start /nonexistent/program") {
 		t.Errorf("exit %d err %v, want -1 and a start error", res.ExitCode, res.Err)
@@ -53,7 +55,7 @@ func TestRunStartFailure(t *testing.T) {
 }
 
 func TestRunEmptyArgv(t *testing.T) {
-	res := Run(t.Context(), Spec{}, Config{}, func(schema.Stream, string) {})
+	res := Run(t.Context(), Spec{}, Config{}, func(schema.Stream, [][]byte) {})
 	if res.ExitCode != -1 || res.Err == nil {
 		t.Errorf("exit %d err %v, want -1 and an error", res.ExitCode, res.Err)
 	}
@@ -61,7 +63,7 @@ func TestRunEmptyArgv(t *testing.T) {
 
 func TestRunTimeout(t *testing.T) {
 	began := time.Now()
-	res := Run(t.Context(), Spec{Argv: []string{"sleep", "30"}, Dir: t.TempDir(), Timeout: 200 * time.Millisecond}, Config{}, func(schema.Stream, string) {})
+	res := Run(t.Context(), Spec{Argv: []string{"sleep", "30"}, Dir: t.TempDir(), Timeout: 200 * time.Millisecond}, Config{}, func(schema.Stream, [][]byte) {})
 
 	if !errors.Is(res.Err, ErrTimeout) || res.Err.Error() != "timed out after 200ms" {
 		t.Errorf("err %v, want timed out after 200ms", res.Err)
@@ -79,14 +81,14 @@ func TestRunCancelledContextCause(t *testing.T) {
 	cause := errors.New("run stopped by test")
 	time.AfterFunc(100*time.Millisecond, func() { cancel(cause) })
 
-	res := Run(ctx, Spec{Argv: []string{"sleep", "30"}, Dir: t.TempDir()}, Config{}, func(schema.Stream, string) {})
+	res := Run(ctx, Spec{Argv: []string{"sleep", "30"}, Dir: t.TempDir()}, Config{}, func(schema.Stream, [][]byte) {})
 	if !errors.Is(res.Err, cause) {
 		t.Errorf("err %v, want the context cause", res.Err)
 	}
 }
 
 func TestRunSignalledStep(t *testing.T) {
-	res := Run(t.Context(), Spec{Argv: []string{"sh", "-c", "kill -KILL $$"}, Dir: t.TempDir()}, Config{}, func(schema.Stream, string) {})
+	res := Run(t.Context(), Spec{Argv: []string{"sh", "-c", "kill -KILL $$"}, Dir: t.TempDir()}, Config{}, func(schema.Stream, [][]byte) {})
 	if res.ExitCode != -1 || res.Err == nil || res.Err.Error() != "terminated by signal SIGKILL" {
 		t.Errorf("exit %d err %v, want -1 and terminated by signal SIGKILL", res.ExitCode, res.Err)
 	}

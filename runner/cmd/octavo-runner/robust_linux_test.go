@@ -59,6 +59,10 @@ job("loud", inputs = ["octavo/push"], run = loud)
 	if !strings.Contains(stderr.String(), "broken pipe") {
 		t.Errorf("stderr %q, want the broken pipe reported", stderr.String())
 	}
+	// The failed event is named by its wire type, not by a Go type name.
+	if strings.Contains(stderr.String(), "*schema.") {
+		t.Errorf("stderr %q names a Go type, want the event type", stderr.String())
+	}
 	if !processGone(t, pid, 5*time.Second) {
 		t.Errorf("step child %d survived the runner", pid)
 	}
