@@ -3,6 +3,7 @@ package queue
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/octavo-ci/octavo/plugin/store"
@@ -56,5 +57,43 @@ func TestIngestSkipsInvalidLinesInBatch(t *testing.T) {
 	got, err := h.st.PageRunEvents(t.Context(), store.EventPage{RunID: r.ID, Job: &test, After: 4, Limit: 3})
 	if err != nil || len(got) != 3 || got[0].Seq != 5 || got[2].Seq != 7 {
 		t.Errorf("job test's events after 4 = %+v, %v; want seqs 5 to 7", got, err)
+	}
+}
+
+// TestIngestLongLines sends a 300 KiB output line, longer than one read,
+// which is stored whole, and a line over the 4 MiB limit, which is skipped
+// without losing the events after it.
+func TestIngestLongLines(t *testing.T) {
+	tail := `printf '{"at_ms":1764850000003,"type":"sh_output","job_id":"test","seq":1,"stream":"stdout","line":"'
+head -c 300000 /dev/zero | tr '\0' a
+printf '"}\n{"at_ms":1764850000003,"type":"sh_output","job_id":"test","seq":1,"stream":"stdout","line":"'
+head -c 5000000 /dev/zero | tr '\0' b
+printf '"}\n'
+cat <<'EV'
+` + strings.Join(append(happyEvents[3:], runSuccess), "\n") + `
+EV`
+
+	h := newHarness(t, fakeRunner(t))
+	h.start()
+	r := h.waitFinal(h.push("main", events(tail, happyEvents[:3]...)).RunID)
+
+	if r.State != store.RunComplete {
+		t.Errorf("run = %s / %q (%s), want complete", r.State, r.FailureKind, r.Error)
+	}
+	if r.LastSeq != 8 {
+		t.Errorf("last_seq = %d, want 8: three events, the long line and four more", r.LastSeq)
+	}
+	evs, err := store.EventsAfter(t.Context(), h.st.DB, r.ID, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 8 {
+		t.Fatalf("stored %d events, want 8", len(evs))
+	}
+	if got := len(evs[3].Data); got != 300000+len(`{"at_ms":1764850000003,"type":"sh_output","job_id":"test","seq":1,"stream":"stdout","line":""}`) {
+		t.Errorf("the long line is stored with %d bytes, want all of it", got)
+	}
+	if !strings.HasSuffix(evs[3].Data, `aaa"}`) || evs[4].Data != happyEvents[3] || evs[7].Data != runSuccess {
+		t.Errorf("events 4, 5 and 8 = %.40q, %q, %q; want the long line, then the output after the skipped line", evs[3].Data, evs[4].Data, evs[7].Data)
 	}
 }
