@@ -1,7 +1,6 @@
 package queue
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -26,12 +25,10 @@ const (
 	// transaction.
 	maxBatch      = 16384
 	maxBatchBytes = 4 << 20
-	// readBatchLines and readBatchBytes bound the lines the reading
-	// goroutine hands over at once; it hands over sooner whenever the
-	// stream has nothing more buffered, so a quiet run's lines are not
-	// held back.
-	readBatchLines = 4096
-	readBatchBytes = 256 << 10
+	// readBlock is the size of the reading goroutine's buffer. It hands
+	// over the complete lines of every read at once, so a quiet run's
+	// lines are not held back and a busy run's come in large batches.
+	readBlock = 256 << 10
 	// flushInterval is the longest an event waits for companions before
 	// its batch is committed; it bounds the live view's added latency.
 	flushInterval = 20 * time.Millisecond
@@ -64,28 +61,33 @@ func newIngester(q *Queue, r *store.Run, log *slog.Logger) *ingester {
 
 // lineBatch is a run of complete lines of the event stream, read and
 // classified by the reading goroutine so that work overlaps with the
-// database writes. The lines share one buffer to spare an allocation per
-// line.
+// database writes. buf is the stream's bytes as read, newlines included,
+// and is never written again once the batch is sent.
 type lineBatch struct {
 	buf   []byte
 	lines []streamLine
 }
 
-// streamLine is one line of a [lineBatch]: buf[start:end]. Output lines
-// only get their header read (checking that the line is a JSON object);
-// every other event, which changes jobs, steps or the run, is decoded in
-// full into ev. err is set for a line that is no valid event.
+// streamLine is one line of a [lineBatch]: buf[start:end], without its
+// line ending. Output lines only get their header read (checking that the
+// line is a JSON object). Every other line is decoded in full into dec,
+// because its event changes jobs, steps or the run, or it is invalid.
 type streamLine struct {
 	start, end int
 	hdr        store.EventHeader
-	ev         any
-	err        error
+	dec        *decodedLine
 }
 
-func (b *lineBatch) add(raw []byte) {
-	l := streamLine{start: len(b.buf)}
-	b.buf = append(b.buf, raw...)
-	l.end = len(b.buf)
+// decodedLine is the full decoding of a line: the event, or why the line
+// is no valid event.
+type decodedLine struct {
+	ev  any
+	err error
+}
+
+func (b *lineBatch) add(start, end int) {
+	raw := b.buf[start:end]
+	l := streamLine{start: start, end: end}
 	prevJob := ""
 	if len(b.lines) > 0 {
 		prevJob = b.lines[len(b.lines)-1].hdr.JobID
@@ -93,62 +95,65 @@ func (b *lineBatch) add(raw []byte) {
 	if h, ok := store.ScanEventHeader(raw, prevJob); ok && h.Type == string(schema.TypeShOutput) {
 		l.hdr = h
 	} else if ev, err := schema.Decode(raw); err != nil {
-		l.err = err
+		l.dec = &decodedLine{err: err}
 	} else {
 		env := envelopeOf(ev)
-		l.ev = ev
+		l.dec = &decodedLine{ev: ev}
 		l.hdr = store.EventHeader{Type: string(env.Type), JobID: jobNameOf(ev), AtMs: env.AtMs}
 	}
 	b.lines = append(b.lines, l)
 }
 
-// readLines splits r into complete lines, classifies them and sends them
-// to out in batches, closing out at EOF. A trailing fragment without a
-// newline is not an event (the runner died mid-write) and is dropped with a
-// warning, and so is a line longer than maxEventLine.
+// readLines reads r in blocks, splits off the complete lines, classifies
+// them and sends each block's lines to out as one batch, closing out at
+// EOF. A trailing fragment without a newline is not an event (the runner
+// died mid-write) and is dropped with a warning, and so is a line longer
+// than maxEventLine.
 func (g *ingester) readLines(r io.Reader, out chan<- *lineBatch) {
 	defer close(out)
-	br := bufio.NewReaderSize(r, 64<<10)
-	batch := new(lineBatch)
-	send := func() {
-		if len(batch.lines) > 0 {
-			out <- batch
-			// Size the next batch like this one: a fast stream fills
-			// batches, a quiet one sends lines one by one.
-			batch = &lineBatch{buf: make([]byte, 0, len(batch.buf)), lines: make([]streamLine, 0, len(batch.lines))}
-		}
-	}
-	var long []byte
-	tooLong := false
+	// buf holds the bytes not yet sent. Sent bytes stay in the array
+	// before buf, which is only ever appended to, so batches never see
+	// their bytes change.
+	buf := make([]byte, 0, readBlock)
+	skipping := false // inside a line longer than maxEventLine
+	lines := 0        // lines in the previous batch, to size the next
 	for {
-		chunk, err := br.ReadSlice('\n')
-		switch {
-		case err == nil:
-			if tooLong {
-				g.warn("event line longer than the maximum skipped", "max_bytes", maxEventLine)
-				tooLong, long = false, long[:0]
-				continue
-			}
-			line := chunk
-			if len(long) > 0 {
-				line = append(long, chunk...)
-				long = long[:0]
-			}
-			batch.add(bytes.TrimRight(line, "\r\n"))
-			if br.Buffered() == 0 || len(batch.lines) >= readBatchLines || len(batch.buf) >= readBatchBytes {
-				send()
-			}
-		case errors.Is(err, bufio.ErrBufferFull):
-			if !tooLong {
-				long = append(long, chunk...)
-				if len(long) > maxEventLine {
-					tooLong, long = true, long[:0]
+		if len(buf) == cap(buf) {
+			// A full buffer without a newline: the line is longer than the
+			// buffer. Grow it to one byte over the limit at most, and drop
+			// a line that fills even that.
+			if len(buf) > maxEventLine {
+				if !skipping {
+					g.warn("event line longer than the maximum skipped", "max_bytes", maxEventLine)
 				}
+				skipping, buf = true, buf[:0]
+			} else {
+				buf = append(make([]byte, 0, min(2*cap(buf), maxEventLine+1)), buf...)
 			}
-		default:
-			send()
-			if len(chunk)+len(long) > 0 || tooLong {
-				g.warn("partial last line of the event stream dropped", "bytes", len(chunk)+len(long))
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+
+		if last := bytes.LastIndexByte(buf, '\n'); last >= 0 {
+			complete := buf[:last+1]
+			buf = buf[last+1:]
+			if skipping {
+				complete = complete[bytes.IndexByte(complete, '\n')+1:]
+				skipping = false
+			}
+			if len(complete) > 0 {
+				batch := splitLines(complete, lines)
+				lines = len(batch.lines)
+				out <- batch
+			}
+			if cap(buf)-len(buf) < readBlock/4 {
+				buf = append(make([]byte, 0, max(readBlock, 2*len(buf))), buf...)
+			}
+		}
+
+		if err != nil {
+			if len(buf) > 0 || skipping {
+				g.warn("partial last line of the event stream dropped", "bytes", len(buf))
 			}
 			if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, os.ErrClosed) {
 				g.log.Warn("read event stream", "err", err)
@@ -156,6 +161,21 @@ func (g *ingester) readLines(r io.Reader, out chan<- *lineBatch) {
 			return
 		}
 	}
+}
+
+// splitLines classifies the lines of complete, which ends with a newline.
+func splitLines(complete []byte, sizeHint int) *lineBatch {
+	b := &lineBatch{buf: complete, lines: make([]streamLine, 0, max(sizeHint, 1))}
+	for start := 0; start < len(complete); {
+		nl := start + bytes.IndexByte(complete[start:], '\n')
+		end := nl
+		for end > start && complete[end-1] == '\r' {
+			end--
+		}
+		b.add(start, end)
+		start = nl + 1
+	}
+	return b
 }
 
 // writeLoop commits the lines from in in batches until in is closed.
@@ -203,7 +223,10 @@ func (g *ingester) flush(ctx context.Context, batches []*lineBatch, lines int) {
 		// once it has sent it.
 		text := unsafe.String(unsafe.SliceData(b.buf), len(b.buf))
 		for _, line := range b.lines {
-			err := line.err
+			var err error
+			if line.dec != nil {
+				err = line.dec.err
+			}
 			if errors.Is(err, schema.ErrUnknownType) {
 				g.unknown++
 				if g.q.opts.Metrics != nil {
@@ -228,9 +251,9 @@ func (g *ingester) flush(ctx context.Context, batches []*lineBatch, lines int) {
 			// fails, so a database error never masks what the pipeline did.
 			g.lastType = schema.Type(line.hdr.Type)
 			g.finished = nil
-			if line.ev != nil {
-				decoded = append(decoded, line.ev)
-				if rf, ok := line.ev.(*schema.RunFinished); ok {
+			if line.dec != nil {
+				decoded = append(decoded, line.dec.ev)
+				if rf, ok := line.dec.ev.(*schema.RunFinished); ok {
 					g.finished = rf
 				}
 			}
