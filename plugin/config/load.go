@@ -199,6 +199,9 @@ func fromValues(v map[string]string, getenv func(string) string) (*Config, error
 	public := v["public_url"]
 	if public == "" {
 		public = "http://" + c.Listen + "/"
+		if host, _, err := net.SplitHostPort(c.Listen); err == nil && (host == "" || net.ParseIP(host) != nil && net.ParseIP(host).IsUnspecified()) {
+			fail(settingError("public_url", "missing, and listen address %q names no host to link to; set it to the URL browsers and the forge use, such as https://ci.example.com/", c.Listen))
+		}
 	}
 	if u, err := parseURL(public); err != nil {
 		fail(settingError("public_url", "%v", err))

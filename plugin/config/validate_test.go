@@ -13,7 +13,9 @@ import (
 // broke every link, a DSN of an unknown scheme became a SQLite file named
 // after it in the working folder, a huge OCTAVO_MAX_RUNS started that many
 // worker goroutines, and an invalid allowed origin failed later with an
-// error that named no setting.
+// error that named no setting. A listen address on all interfaces without
+// a public URL made links, commit status URLs and the websocket's allowed
+// origin point at http://0.0.0.0:PORT/.
 func TestLoadRejectsMoreBadValues(t *testing.T) {
 	tests := []struct {
 		name string
@@ -24,6 +26,9 @@ func TestLoadRejectsMoreBadValues(t *testing.T) {
 		{"public url with a fragment", map[string]string{"OCTAVO_PUBLIC_URL": "https://ci.example.com/#top"}, "OCTAVO_PUBLIC_URL (-public-url)"},
 		{"database of an unknown scheme", map[string]string{"OCTAVO_DATABASE": "mysql://db.example.com/octavo"}, "OCTAVO_DATABASE (-database)"},
 		{"max runs above the limit", map[string]string{"OCTAVO_MAX_RUNS": "99999999999"}, "OCTAVO_MAX_RUNS (-max-runs)"},
+		{"all interfaces without a public url", map[string]string{"OCTAVO_LISTEN": "0.0.0.0:8080"}, "OCTAVO_PUBLIC_URL (-public-url)"},
+		{"empty host without a public url", map[string]string{"OCTAVO_LISTEN": ":8080"}, "OCTAVO_PUBLIC_URL (-public-url)"},
+		{"ipv6 any without a public url", map[string]string{"OCTAVO_LISTEN": "[::]:8080"}, "OCTAVO_PUBLIC_URL (-public-url)"},
 		{"allowed origin with a space", map[string]string{"OCTAVO_ALLOWED_ORIGINS": "http://a b"}, "OCTAVO_ALLOWED_ORIGINS (-allowed-origins)"},
 		{"allowed origin with a path", map[string]string{"OCTAVO_ALLOWED_ORIGINS": "https://a.example.com/x"}, "OCTAVO_ALLOWED_ORIGINS (-allowed-origins)"},
 		{"allowed origin of another scheme", map[string]string{"OCTAVO_ALLOWED_ORIGINS": "ftp://a.example.com"}, "OCTAVO_ALLOWED_ORIGINS (-allowed-origins)"},
@@ -47,6 +52,8 @@ func TestLoadRejectsMoreBadValues(t *testing.T) {
 			"OCTAVO_DATABASE":        "postgres://u@127.0.0.1/octavo?sslmode=disable",
 			"OCTAVO_MAX_RUNS":        "64",
 			"OCTAVO_ALLOWED_ORIGINS": "https://a.example.com, b.example.com:8443",
+			"OCTAVO_LISTEN":          "0.0.0.0:8080",
+			"OCTAVO_PUBLIC_URL":      "https://ci.example.com/",
 		}
 		if _, err := Load(nil, envOf(env), &bytes.Buffer{}); err != nil {
 			t.Errorf("Load: %v", err)

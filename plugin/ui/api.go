@@ -25,9 +25,8 @@ func (u *UI) registerAPIRoutes(r *mux.Router) {
 }
 
 // runJSON is the run API's response body. The fields from id to attempts
-// are always present, null or empty when unset; dispatched_at and
-// resolved_at repeat started_at and finished_at under the names the run
-// API documents.
+// are always present, and null or empty when unset. DispatchedAt and
+// ResolvedAt repeat StartedAt and FinishedAt under the documented names.
 type runJSON struct {
 	ID           uint       `json:"id"`
 	Repo         string     `json:"repo"`

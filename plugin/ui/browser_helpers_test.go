@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -152,7 +151,3 @@ func (w *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // seqCheckJS returns a script that lists the data-seq values of every log
 // line on the page, in document order per pane.
 const seqListJS = `Array.from(document.querySelectorAll('.log .line')).map(e => Number(e.dataset.seq))`
-
-func jsString(s string) string {
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
-}

@@ -78,19 +78,16 @@ func readSeqs(t testing.TB, conn *websocket.Conn, n int) ([]int64, []string) {
 func wantClose(t testing.TB, conn *websocket.Conn, code int) {
 	t.Helper()
 	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	for {
-		_, data, err := conn.ReadMessage()
-		if err == nil {
-			t.Fatalf("got message %s, want close code %d", data, code)
-		}
-		var ce *websocket.CloseError
-		if !errors.As(err, &ce) {
-			t.Fatalf("read: %v, want close code %d", err, code)
-		}
-		if ce.Code != code {
-			t.Fatalf("close code = %d (%s), want %d", ce.Code, ce.Text, code)
-		}
-		return
+	_, data, err := conn.ReadMessage()
+	if err == nil {
+		t.Fatalf("got message %s, want close code %d", data, code)
+	}
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) {
+		t.Fatalf("read: %v, want close code %d", err, code)
+	}
+	if ce.Code != code {
+		t.Fatalf("close code = %d (%s), want %d", ce.Code, ce.Text, code)
 	}
 }
 
