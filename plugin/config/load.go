@@ -275,7 +275,7 @@ func fromValues(v map[string]string, getenv func(string) string) (*Config, error
 	c.CatchUp = parseBool(v, "catch_up", fail)
 	c.CatchUpRepos = splitList(v["catch_up_repos"])
 	for _, r := range c.CatchUpRepos {
-		if owner, name, ok := strings.Cut(r, "/"); !ok || owner == "" || name == "" || strings.Contains(name, "/") {
+		if owner, name, ok := strings.Cut(r, "/"); !ok || !validRepoPart(owner) || !validRepoPart(name) {
 			fail(settingError("catch_up_repos", "invalid repository %q; use OWNER/NAME", r))
 		}
 	}
@@ -300,6 +300,21 @@ const maxMaxRuns = 1024
 // knownDatabaseSchemes lists the URL schemes a database DSN may have.
 // Paths without a scheme, file: and sqlite: DSNs are SQLite files.
 var knownDatabaseSchemes = map[string]bool{"postgres": true, "postgresql": true, "file": true, "sqlite": true}
+
+// validRepoPart reports whether s can be an owner or repository name on
+// Gitea and Forgejo: ASCII letters, digits, '-', '_' and '.', but not "."
+// or "..".
+func validRepoPart(s string) bool {
+	if s == "" || s == "." || s == ".." {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
 
 // validOrigin reports whether o is an http or https origin without a path,
 // or a bare host[:port].

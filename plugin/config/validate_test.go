@@ -15,7 +15,8 @@ import (
 // worker goroutines, and an invalid allowed origin failed later with an
 // error that named no setting. A listen address on all interfaces without
 // a public URL made links, commit status URLs and the websocket's allowed
-// origin point at http://0.0.0.0:PORT/.
+// origin point at http://0.0.0.0:PORT/. A catch-up repository named
+// "acme/.." passed too.
 func TestLoadRejectsMoreBadValues(t *testing.T) {
 	tests := []struct {
 		name string
@@ -29,6 +30,8 @@ func TestLoadRejectsMoreBadValues(t *testing.T) {
 		{"all interfaces without a public url", map[string]string{"OCTAVO_LISTEN": "0.0.0.0:8080"}, "OCTAVO_PUBLIC_URL (-public-url)"},
 		{"empty host without a public url", map[string]string{"OCTAVO_LISTEN": ":8080"}, "OCTAVO_PUBLIC_URL (-public-url)"},
 		{"ipv6 any without a public url", map[string]string{"OCTAVO_LISTEN": "[::]:8080"}, "OCTAVO_PUBLIC_URL (-public-url)"},
+		{"catch-up repository of two dots", map[string]string{"OCTAVO_CATCH_UP_REPOS": "acme/.."}, "OCTAVO_CATCH_UP_REPOS (-catch-up-repos)"},
+		{"catch-up repository with a space", map[string]string{"OCTAVO_CATCH_UP_REPOS": "acme/my app"}, "OCTAVO_CATCH_UP_REPOS (-catch-up-repos)"},
 		{"allowed origin with a space", map[string]string{"OCTAVO_ALLOWED_ORIGINS": "http://a b"}, "OCTAVO_ALLOWED_ORIGINS (-allowed-origins)"},
 		{"allowed origin with a path", map[string]string{"OCTAVO_ALLOWED_ORIGINS": "https://a.example.com/x"}, "OCTAVO_ALLOWED_ORIGINS (-allowed-origins)"},
 		{"allowed origin of another scheme", map[string]string{"OCTAVO_ALLOWED_ORIGINS": "ftp://a.example.com"}, "OCTAVO_ALLOWED_ORIGINS (-allowed-origins)"},
@@ -54,6 +57,7 @@ func TestLoadRejectsMoreBadValues(t *testing.T) {
 			"OCTAVO_ALLOWED_ORIGINS": "https://a.example.com, b.example.com:8443",
 			"OCTAVO_LISTEN":          "0.0.0.0:8080",
 			"OCTAVO_PUBLIC_URL":      "https://ci.example.com/",
+			"OCTAVO_CATCH_UP_REPOS":  "acme/app, Acme-2/app.go_v2",
 		}
 		if _, err := Load(nil, envOf(env), &bytes.Buffer{}); err != nil {
 			t.Errorf("Load: %v", err)

@@ -37,6 +37,9 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	level.Set(cfg.LogLevel)
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 	logger.Info("starting octavo", "config", cfg)
+	if err := protectProcess(); err != nil {
+		logger.Warn("mark process not dumpable; pipeline steps of the same user can read its environment", "err", err)
+	}
 
 	if err := serve(ctx, cfg, logger); err != nil {
 		logger.Error("octavo stopped with an error", "err", err)

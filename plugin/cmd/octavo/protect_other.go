@@ -1,0 +1,6 @@
+//go:build !linux
+
+package main
+
+// protectProcess does nothing outside Linux.
+func protectProcess() error { return nil }
