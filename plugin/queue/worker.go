@@ -25,7 +25,8 @@ func (q *Queue) workerLoop(takeCtx, workCtx context.Context, worker string) {
 			return
 		}
 		r, err := q.take(takeCtx, worker)
-		if err != nil {
+		if err != nil && takeCtx.Err() == nil {
+			// A take cut short by shutdown is expected, not an error.
 			q.log.ErrorContext(takeCtx, "take queued run", "worker", worker, "err", err)
 		}
 		if r != nil {

@@ -47,9 +47,12 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, errors.New("open database: empty DSN (set OCTAVO_DATABASE or OCTAVO_DATA_DIR)")
 	}
 
+	// GORM logs a failed connection with the driver's error as a raw
+	// value, which slog's JSON handler cannot encode. Open returns that
+	// error to the caller anyway, so GORM stays quiet until it is open.
 	gcfg := &gorm.Config{
 		TranslateError: true,
-		Logger:         newGormLogger(opts.Logger),
+		Logger:         logger.Discard,
 	}
 	if opts.Now != nil {
 		gcfg.NowFunc = opts.Now
@@ -73,6 +76,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s database: %w", dialect, err)
 	}
+	db.Logger = newGormLogger(opts.Logger)
 	sqlDB, err := db.DB()
 	if err != nil {
 		return nil, fmt.Errorf("open %s database: %w", dialect, err)

@@ -1,7 +1,10 @@
 package store
 
 import (
+	"bytes"
+	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -75,5 +78,27 @@ func TestUnknownMigrationIsRejected(t *testing.T) {
 
 	if _, err := Open(t.Context(), Options{DSN: path}); err == nil {
 		t.Fatal("Open succeeded on a database from a newer version, want an error")
+	}
+}
+
+// TestOpenFailureLogsNothingUnreadable guards the start-up log: GORM logged
+// a refused PostgreSQL connection as "!ERROR:json: unsupported type", while
+// Open's own error already says what failed.
+func TestOpenFailureLogsNothingUnreadable(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&buf, nil))
+
+	_, err := Open(t.Context(), Options{
+		DSN:    "host=127.0.0.1 port=1 user=octavo dbname=octavo sslmode=disable connect_timeout=1",
+		Logger: log,
+	})
+	if err == nil {
+		t.Fatal("Open of a refused PostgreSQL address succeeded, want an error")
+	}
+	if !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("Open error = %q, want it to name the refused connection", err)
+	}
+	if strings.Contains(buf.String(), "!ERROR") {
+		t.Errorf("log = %q, want no unencodable attribute", buf.String())
 	}
 }
