@@ -2,9 +2,12 @@ package queue
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -123,11 +126,26 @@ func (q *Queue) commitIntake(ctx context.Context, batch []*intakeRequest) {
 // commitBatch stores every delivery of batch in one transaction and fills
 // in their results; on error nothing is stored.
 func (q *Queue) commitBatch(ctx context.Context, batch []*intakeRequest) error {
+	if q.intakeStmts == nil {
+		stmts, err := q.st.PrepareIntake(ctx)
+		if err != nil {
+			return err
+		}
+		q.intakeStmts = stmts
+	}
 	var upserted []store.Repo
-	err := q.prepared.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	// The transaction is a plain one: the intake statements are prepared
+	// on the pool already, and GORM's own statement cache would prepare
+	// them again in every transaction.
+	err := q.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		stx, err := store.SQLTx(tx)
+		if err != nil {
+			return err
+		}
+		it := intakeTx{ctx: ctx, gorm: tx, sql: stx}
 		for _, req := range batch {
 			req.err, req.stopped, req.created = nil, nil, nil
-			repo, err := q.intakeOne(tx, req)
+			repo, err := q.intakeOne(it, req)
 			if err != nil {
 				return err
 			}
@@ -146,6 +164,14 @@ func (q *Queue) commitBatch(ctx context.Context, batch []*intakeRequest) error {
 	return nil
 }
 
+// intakeTx is one intake transaction, seen through GORM (for observers and
+// rare statements) and through database/sql (for [store.IntakeStmts]).
+type intakeTx struct {
+	ctx  context.Context
+	gorm *gorm.DB
+	sql  *sql.Tx
+}
+
 // repoKey is the part of a repository row that intake writes.
 type repoKey struct {
 	fullName, owner, name, defaultBranch, cloneURL, htmlURL string
@@ -158,16 +184,17 @@ func toRepoKey(r *store.Repo) repoKey {
 
 // intakeOne records one delivery and acts on it inside tx. It returns the
 // repository row it wrote, if any, for the cache of repository ids.
-func (q *Queue) intakeOne(tx *gorm.DB, req *intakeRequest) (*store.Repo, error) {
+func (q *Queue) intakeOne(tx intakeTx, req *intakeRequest) (*store.Repo, error) {
 	d := req.d
-	row := &store.Delivery{DeliveryID: d.ID, Event: d.Event, RepoFullName: d.Repo.FullName}
-	isNew, err := store.InsertDelivery(tx, row)
+	now := q.now()
+	row := &store.Delivery{DeliveryID: d.ID, Event: d.Event, RepoFullName: d.Repo.FullName, CreatedAt: now}
+	isNew, err := q.intakeStmts.InsertDelivery(tx.ctx, tx.sql, row)
 	if err != nil {
 		return nil, err
 	}
 	if !isNew {
 		var prev store.Delivery
-		if err := tx.Where("delivery_id = ?", d.ID).Take(&prev).Error; err != nil {
+		if err := tx.gorm.Where("delivery_id = ?", d.ID).Take(&prev).Error; err != nil {
 			return nil, fmt.Errorf("read delivery %s: %w", d.ID, err)
 		}
 		req.res = IntakeResult{Duplicate: true, Result: prev.Result}
@@ -183,23 +210,23 @@ func (q *Queue) intakeOne(tx *gorm.DB, req *intakeRequest) (*store.Repo, error) 
 		}
 		if id, ok := q.repoIDs[toRepoKey(repo)]; ok {
 			repo.ID = id
-		} else if err := store.UpsertRepo(tx, repo); err != nil {
+		} else if err := store.UpsertRepo(tx.gorm, repo); err != nil {
 			return nil, err
 		}
 	}
 
 	switch {
 	case d.Action == webhook.ActionRun && repo != nil:
-		req.created, req.stopped, err = q.queueRun(tx, repo, d)
+		req.created, req.stopped, err = q.queueRun(tx, repo, d, now)
 		if err != nil {
 			return nil, err
 		}
-		req.res = IntakeResult{Result: fmt.Sprintf("queued run %d", req.created.ID), RunID: req.created.ID}
+		req.res = IntakeResult{Result: "queued run " + strconv.FormatUint(uint64(req.created.ID), 10), RunID: req.created.ID}
 		if len(req.stopped) > 0 {
-			req.res.Result += fmt.Sprintf(", replaced %d", len(req.stopped))
+			req.res.Result += ", replaced " + strconv.Itoa(len(req.stopped))
 		}
 	case d.Action == webhook.ActionCancel && repo != nil:
-		req.stopped, err = store.StopRuns(tx, repo.ID, d.Ref, 0, store.RunCanceled, nil, "Canceled: "+d.Ref+" was deleted", q.now())
+		req.stopped, err = q.intakeStmts.StopRuns(tx.ctx, tx.sql, repo.ID, d.Ref, 0, store.RunCanceled, nil, "Canceled: "+d.Ref+" was deleted", now)
 		if err != nil {
 			return nil, err
 		}
@@ -209,14 +236,14 @@ func (q *Queue) intakeOne(tx *gorm.DB, req *intakeRequest) (*store.Repo, error) 
 	}
 
 	for i := range req.stopped {
-		if err := q.notifyRun(tx, &req.stopped[i].Run); err != nil {
+		if err := q.notifyRun(tx.gorm, &req.stopped[i].Run); err != nil {
 			return nil, err
 		}
 	}
-	return repo, store.SetDeliveryResult(tx, d.ID, req.res.Result)
+	return repo, q.intakeStmts.SetDeliveryResult(tx.ctx, tx.sql, row.ID, req.res.Result)
 }
 
-func (q *Queue) queueRun(tx *gorm.DB, repo *store.Repo, d *webhook.Delivery) (*store.Run, []store.StoppedRun, error) {
+func (q *Queue) queueRun(tx intakeTx, repo *store.Repo, d *webhook.Delivery, now time.Time) (*store.Run, []store.StoppedRun, error) {
 	p := d.Push
 	payload, err := json.Marshal(p)
 	if err != nil {
@@ -225,15 +252,15 @@ func (q *Queue) queueRun(tx *gorm.DB, repo *store.Repo, d *webhook.Delivery) (*s
 	r := &store.Run{
 		RepoID: repo.ID, Ref: d.Ref, Branch: p.Branch, Tag: p.Tag, SHA: p.SHA,
 		Before: dropNUL(p.Before), Pusher: dropNUL(p.Pusher), Message: dropNUL(p.Message), CompareURL: dropNUL(p.CompareURL),
-		Payload: string(payload), DeliveryID: d.ID,
+		Payload: string(payload), DeliveryID: d.ID, CreatedAt: now, UpdatedAt: now,
 	}
-	if err := store.CreateRun(tx, r); err != nil {
+	if err := q.intakeStmts.CreateRun(tx.ctx, tx.sql, r); err != nil {
 		return nil, nil, err
 	}
 	r.Repo = *repo
 
 	id := r.ID
-	stopped, err := store.StopRuns(tx, repo.ID, d.Ref, id, store.RunReplaced, &id, fmt.Sprintf("Replaced by run %d", id), q.now())
+	stopped, err := q.intakeStmts.StopRuns(tx.ctx, tx.sql, repo.ID, d.Ref, id, store.RunReplaced, &id, "Replaced by run "+strconv.FormatUint(uint64(id), 10), now)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -89,6 +89,9 @@ type Queue struct {
 	// by its forge fields, so intake skips the upsert while they stay the
 	// same. Only the intake leader touches it.
 	repoIDs map[repoKey]uint
+	// intakeStmts are prepared by the first intake leader; only the
+	// intake leader touches them.
+	intakeStmts *store.IntakeStmts
 
 	mu sync.Mutex
 	// active maps the id of every run executing in this process to the
