@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -80,6 +81,10 @@ func (q *Queue) leadIntake(ctx context.Context) {
 	ctx, cancel := cleanupCtx(ctx)
 	defer cancel()
 	for {
+		// Letting the other goroutines run first lets the requests already
+		// read and parsed join this batch, so fewer commits serve the same
+		// deliveries; without it most batches held one delivery under load.
+		runtime.Gosched()
 		q.intakeMu.Lock()
 		batch := q.intakePending
 		if len(batch) > maxIntakeBatch {
@@ -143,6 +148,13 @@ func (q *Queue) commitBatch(ctx context.Context, batch []*intakeRequest) error {
 			return err
 		}
 		it := intakeTx{ctx: ctx, gorm: tx, sql: stx}
+		if q.st.Dialect == "sqlite" {
+			// go-sqlite3 runs every statement under a cancelable context
+			// on a goroutine of its own, which costs more than the
+			// statement. Inside an IMMEDIATE transaction on the one
+			// connection nothing can block them, so they need no deadline.
+			it.ctx = context.WithoutCancel(ctx)
+		}
 		for _, req := range batch {
 			req.err, req.stopped, req.created = nil, nil, nil
 			repo, err := q.intakeOne(it, req)

@@ -1,10 +1,12 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +36,10 @@ type IntakeStmts struct {
 const runColumns = `id, repo_id, ref, branch, tag, sha, "before", pusher, message, compare_url, payload, delivery_id,
 state, failure_kind, error, replaced_by, attempt, worker, last_seq, created_at, updated_at, started_at, finished_at`
 
+// findStoppableQuery selects the queued and active runs of a ref but one.
+const findStoppableQuery = `SELECT ` + runColumns + ` FROM runs
+WHERE repo_id = ? AND ref = ? AND state IN (?, ?) AND id <> ?`
+
 // PrepareIntake prepares the intake statements for this store's database.
 func (s *Store) PrepareIntake(ctx context.Context) (*IntakeStmts, error) {
 	sqlDB, err := s.DB.DB()
@@ -51,8 +57,7 @@ VALUES (?, ?, ?, '', ?) ON CONFLICT (delivery_id) DO NOTHING RETURNING id`},
 		{&p.insertRun, `INSERT INTO runs (repo_id, ref, branch, tag, sha, "before", pusher, message, compare_url, payload, delivery_id,
 state, failure_kind, error, attempt, worker, last_seq, created_at, updated_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', '', 0, '', 0, ?, ?) RETURNING id`},
-		{&p.findStoppable, `SELECT ` + runColumns + ` FROM runs
-WHERE repo_id = ? AND ref = ? AND state IN (?, ?) AND id <> ? ORDER BY id`},
+		{&p.findStoppable, findStoppableQuery},
 		{&p.stopRun, `UPDATE runs SET state = ?, replaced_by = ?, error = ?, finished_at = ?, updated_at = ?
 WHERE id = ? AND state = ?`},
 	} {
@@ -164,6 +169,10 @@ func (p *IntakeStmts) StopRuns(ctx context.Context, tx *sql.Tx, repoID uint, ref
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return nil, fmt.Errorf("find runs of %s to stop: %w", ref, err)
 	}
+	// The query has no ORDER BY because with one SQLite reads every run of
+	// the ref through idx_runs_repo_ref instead of the few queued and active
+	// ones through idx_runs_repo_ref_state.
+	slices.SortFunc(runs, func(a, b Run) int { return cmp.Compare(a.ID, b.ID) })
 
 	out := make([]StoppedRun, 0, len(runs))
 	stop := tx.StmtContext(ctx, p.stopRun)

@@ -32,6 +32,7 @@ var migrations = []migration{
 	{ID: "0001_initial", Migrate: migrateInitial},
 	{ID: "0002_pending_status_index", Migrate: migratePendingStatusIndex},
 	{ID: "0003_run_event_chunks", Migrate: migrateEventChunks},
+	{ID: "0004_run_ref_state_index", Migrate: migrateRunRefStateIndex},
 }
 
 // migrate applies the pending migrations, each in its own transaction.
