@@ -79,7 +79,7 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitUsage
 	}
-	// An explicit --parallel 0 is refused rather than read as the CPU-count
+	// An explicit --parallel 0 is rejected rather than read as the CPU-count
 	// default, because the help promises N >= 1.
 	parallelGiven := false
 	fs.Visit(func(f *flag.Flag) { parallelGiven = parallelGiven || f.Name == "parallel" })
