@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-
-	"github.com/octavo-ci/octavo/plugin/store/storetest"
 )
 
 // checkStopWhileTaken races a worker taking a queued run against a newer
@@ -73,11 +71,5 @@ func TestStopWhileTakenSQLite(t *testing.T) {
 }
 
 func TestStopWhileTakenPostgres(t *testing.T) {
-	dsn := storetest.Postgres(t)
-	s, err := Open(t.Context(), Options{DSN: dsn})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	checkStopWhileTaken(t, s)
+	checkStopWhileTaken(t, openPostgresStore(t))
 }
