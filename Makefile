@@ -19,7 +19,7 @@ help:
 build:
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/octavo-runner ./runner/cmd/octavo-runner
-	@if [ -d plugin/cmd/octavo ]; then $(GO) build -o $(BIN)/octavo ./plugin/cmd/octavo; fi
+	$(GO) build -o $(BIN)/octavo ./plugin/cmd/octavo
 
 run: build
 	$(BIN)/octavo serve

@@ -1,8 +1,6 @@
 package plugin
 
 import (
-	"encoding/json"
-	"errors"
 	"math"
 	"net/http"
 	"strconv"
@@ -13,16 +11,10 @@ import (
 	"github.com/octavo-ci/octavo/plugin/store"
 )
 
-// apiLogLimit is the maximum number of events one log page returns.
-const apiLogLimit = 1000
-
-// registerAPIRoutes adds the read API. The status UI may register the same
-// paths first; gorilla/mux then uses its handlers.
+// registerAPIRoutes adds the run list. The status UI serves one run, its
+// log and its live websocket under /api/v1/runs/{id}.
 func (s *Server) registerAPIRoutes(r *mux.Router) {
 	r.HandleFunc("/api/v1/runs", s.handleListRuns).Methods(http.MethodGet)
-	r.HandleFunc("/api/v1/runs/{id:[0-9]+}", s.handleGetRun).Methods(http.MethodGet)
-	r.HandleFunc("/api/v1/runs/{id:[0-9]+}/log", s.handleRunLog).Methods(http.MethodGet)
-	r.HandleFunc("/api/v1/runs/{id:[0-9]+}/events", s.handleRunLog).Methods(http.MethodGet)
 }
 
 // apiRun is a run as the API returns it.
@@ -172,89 +164,3 @@ func (s *Server) listPublicRuns(r *http.Request, f store.RunFilter) ([]store.Run
 	return out, false, nil
 }
 
-// publicRun reads the run of the {id} route variable and writes a 404 for
-// a missing run or one of a private repository.
-func (s *Server) publicRun(w http.ResponseWriter, r *http.Request) (*store.Run, bool) {
-	id, err := strconv.ParseUint(mux.Vars(r)["id"], 10, 64)
-	if err != nil {
-		writeError(w, http.StatusNotFound, "no such run")
-		return nil, false
-	}
-	run, err := store.GetRun(r.Context(), s.st.DB, uint(id))
-	if errors.Is(err, store.ErrNotFound) || (err == nil && run.Repo.Private) {
-		writeError(w, http.StatusNotFound, "no such run")
-		return nil, false
-	}
-	if err != nil {
-		requestLogger(r.Context(), s.log).ErrorContext(r.Context(), "read run", "run_id", id, "err", err)
-		writeError(w, http.StatusInternalServerError, "could not read the run")
-		return nil, false
-	}
-	return run, true
-}
-
-func (s *Server) handleGetRun(w http.ResponseWriter, r *http.Request) {
-	run, ok := s.publicRun(w, r)
-	if !ok {
-		return
-	}
-	jobs, steps, err := store.JobsAndSteps(r.Context(), s.st.DB, run.ID)
-	if err != nil {
-		requestLogger(r.Context(), s.log).ErrorContext(r.Context(), "read jobs", "run_id", run.ID, "err", err)
-		writeError(w, http.StatusInternalServerError, "could not read the run's jobs")
-		return
-	}
-
-	out := s.toAPIRun(run)
-	byJob := map[string]int{}
-	for _, j := range jobs {
-		byJob[j.Name] = len(out.Jobs)
-		out.Jobs = append(out.Jobs, apiJob{Name: j.Name, State: j.State, Error: j.Error, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt, Steps: []apiStep{}})
-	}
-	for _, st := range steps {
-		i, ok := byJob[st.JobName]
-		if !ok {
-			continue
-		}
-		out.Jobs[i].Steps = append(out.Jobs[i].Steps, apiStep{Seq: st.Seq, Cmd: st.Cmd, ExitCode: st.ExitCode, Error: st.Error, StartedAt: st.StartedAt, FinishedAt: st.FinishedAt})
-	}
-	writeJSON(w, http.StatusOK, out)
-}
-
-// handleRunLog returns up to apiLogLimit events with seq > after, each as
-// the runner wrote it plus its seq.
-func (s *Server) handleRunLog(w http.ResponseWriter, r *http.Request) {
-	run, ok := s.publicRun(w, r)
-	if !ok {
-		return
-	}
-	var after int64
-	if v := r.URL.Query().Get("after"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
-			writeError(w, http.StatusBadRequest, "invalid after="+v+"; use a sequence number of 0 or more")
-			return
-		}
-		after = n
-	}
-	evs, err := store.EventsAfter(r.Context(), s.st.DB, run.ID, after, apiLogLimit)
-	if err != nil {
-		requestLogger(r.Context(), s.log).ErrorContext(r.Context(), "read run events", "run_id", run.ID, "err", err)
-		writeError(w, http.StatusInternalServerError, "could not read the run's events")
-		return
-	}
-
-	type apiEvent struct {
-		Seq   int64           `json:"seq"`
-		Event json.RawMessage `json:"event"`
-	}
-	out := struct {
-		RunID  uint       `json:"run_id"`
-		State  string     `json:"state"`
-		Events []apiEvent `json:"events"`
-	}{RunID: run.ID, State: string(run.State), Events: make([]apiEvent, 0, len(evs))}
-	for _, e := range evs {
-		out.Events = append(out.Events, apiEvent{Seq: e.Seq, Event: json.RawMessage(e.Data)})
-	}
-	writeJSON(w, http.StatusOK, out)
-}

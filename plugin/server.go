@@ -255,7 +255,7 @@ func (a forgeAdapter) ListBranches(ctx context.Context, fullName string) ([]queu
 	}
 	out := make([]queue.Branch, len(bs))
 	for i, b := range bs {
-		out[i] = queue.Branch{Name: b.Name, SHA: b.SHA}
+		out[i] = queue.Branch{Name: b.Name, SHA: b.SHA, Message: b.Message}
 	}
 	return out, nil
 }

@@ -82,11 +82,18 @@ func (c *Config) DSN() string {
 
 // LogValue lists every setting with secrets reported as set or unset.
 func (c *Config) LogValue() slog.Value {
+	// A token or webhook secret read from its _file setting leaves the
+	// setting itself empty, so the log reports the resolved value instead.
+	resolved := map[string]Secret{"forge_token": c.ForgeToken, "webhook_secret": c.WebhookSecret}
 	attrs := make([]slog.Attr, 0, len(Settings))
 	for _, s := range Settings {
 		v := c.values[s.Name]
 		if s.Secret {
-			attrs = append(attrs, slog.Any(s.Name, Secret(v)))
+			secret := Secret(v)
+			if r, ok := resolved[s.Name]; ok {
+				secret = r
+			}
+			attrs = append(attrs, slog.Any(s.Name, secret))
 			continue
 		}
 		attrs = append(attrs, slog.String(s.Name, v))

@@ -80,6 +80,37 @@ func TestLoadLogRedactsSecrets(t *testing.T) {
 	}
 }
 
+func TestLoadLogReportsSecretsFromFilesAsSet(t *testing.T) {
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "token")
+	secretFile := filepath.Join(dir, "webhook-secret")
+	if err := os.WriteFile(tokenFile, []byte("token-from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(secretFile, []byte("secret-from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"OCTAVO_FORGE_TOKEN_FILE": tokenFile, "OCTAVO_WEBHOOK_SECRET_FILE": secretFile}
+	c, err := Load(nil, envOf(env), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("starting", "config", c)
+	out := buf.String()
+	for _, want := range []string{`"forge_token":"set"`, `"webhook_secret":"set"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log line %s does not contain %s", out, want)
+		}
+	}
+	for _, secret := range []string{"token-from-file", "secret-from-file"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("log line %s contains a secret", out)
+		}
+	}
+}
+
 func TestLoadErrorsNameTheSetting(t *testing.T) {
 	base := map[string]string{"OCTAVO_WEBHOOK_SECRET": "x"}
 	tests := []struct {

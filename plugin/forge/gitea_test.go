@@ -145,8 +145,12 @@ func TestGiteaGetRepoAndBranches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Contains(branches, forge.Branch{Name: "main", SHA: sha}) {
+	i := slices.IndexFunc(branches, func(b forge.Branch) bool { return b.Name == "main" })
+	if i < 0 || branches[i].SHA != sha {
 		t.Errorf("got branches %+v, want main at %s", branches, sha)
+	}
+	if i >= 0 && branches[i].Message == "" {
+		t.Errorf("got branch main %+v with an empty message, want its head commit message", branches[i])
 	}
 
 	_, err = c.GetRepo(t.Context(), repo.FullName+"-missing")

@@ -72,7 +72,7 @@ func (c *Client) ListBranches(ctx context.Context, repo string) ([]Branch, error
 	}
 	branches := make([]Branch, 0, len(raw))
 	for _, b := range raw {
-		branches = append(branches, Branch{Name: b.Name, SHA: b.Commit.ID})
+		branches = append(branches, Branch{Name: b.Name, SHA: b.Commit.ID, Message: b.Commit.Message})
 	}
 	return branches, nil
 }

@@ -177,13 +177,15 @@ type repositoryJSON struct {
 
 // Branch is a branch and the commit at its head.
 type Branch struct {
-	Name string
-	SHA  string
+	Name    string
+	SHA     string
+	Message string // head commit message
 }
 
 type branchJSON struct {
 	Name   string `json:"name"`
 	Commit struct {
-		ID string `json:"id"`
+		ID      string `json:"id"`
+		Message string `json:"message"`
 	} `json:"commit"`
 }

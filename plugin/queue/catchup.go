@@ -17,8 +17,9 @@ const maxCatchUpPerRepo = 20
 
 // Branch is a branch head as the forge reports it.
 type Branch struct {
-	Name string
-	SHA  string
+	Name    string
+	SHA     string
+	Message string // head commit message, checked for a skip ci marker
 }
 
 // RepoInfo describes a repository that catch-up checks without having
@@ -98,6 +99,12 @@ func (q *Queue) catchUpRepo(ctx context.Context, f Forge, repo *store.Repo) erro
 				continue
 			}
 		}
+		// A head whose push was skipped for its marker has no run either, so
+		// without this check every restart would build it.
+		if webhook.HasSkipCIMarker(b.Message) {
+			q.log.DebugContext(ctx, "catch up: head skipped for its skip ci marker", "repo", repo.FullName, "branch", b.Name, "sha", b.SHA)
+			continue
+		}
 
 		d := &webhook.Delivery{
 			ID:     fmt.Sprintf("catch-up:%s:%s:%s", repo.FullName, ref, b.SHA),
@@ -110,7 +117,7 @@ func (q *Queue) catchUpRepo(ctx context.Context, f Forge, repo *store.Repo) erro
 			Ref: ref,
 			Push: &webhook.Push{
 				SHA: b.SHA, Ref: ref, Branch: b.Name, Repo: repo.FullName,
-				CloneURL: repo.CloneURL, Pusher: "octavo catch-up",
+				CloneURL: repo.CloneURL, Pusher: "octavo catch-up", Message: b.Message,
 			},
 		}
 		res, err := q.Intake(ctx, d)

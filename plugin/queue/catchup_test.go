@@ -86,3 +86,29 @@ func TestCatchUpQueuesUnbuiltHeads(t *testing.T) {
 		t.Error("CatchUp with a failing forge returned nil, want the error")
 	}
 }
+
+func TestCatchUpSkipsHeadsWithSkipCIMarker(t *testing.T) {
+	h := newHarness(t, fakeRunner(t))
+	built := h.push("main", events("", runSuccess))
+	skippedSHA := h.repo.Commit("docs only [skip ci]", nil)
+	h.srv.Publish(t, h.repo, repoName)
+
+	f := fakeForge{
+		branches: map[string][]Branch{
+			repoName: {
+				{Name: "main", SHA: skippedSHA, Message: "docs only [skip ci]\n"},
+				{Name: "other", SHA: skippedSHA, Message: "Docs only [CI SKIP]\n"},
+			},
+		},
+		fail: map[string]bool{},
+	}
+	if err := h.q.CatchUp(t.Context(), f, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	var later []store.Run
+	h.st.DB.Where("id > ?", built.RunID).Find(&later)
+	if len(later) != 0 {
+		t.Errorf("catch-up queued %d runs for heads marked skip ci, want 0", len(later))
+	}
+}

@@ -68,6 +68,7 @@ func TestGiteaRegisterErrors(t *testing.T) {
 		{"unknown repository", "", inst.Token, inst.Admin + "/no-such-repo", []string{"404", inst.Admin + "/no-such-repo"}},
 		{"unknown owner", "", inst.Token, "nobody-here/demo", []string{"404", "nobody-here/demo"}},
 		{"token without write scope", "", readOnly, repo.FullName, []string{"403", "OCTAVO_FORGE_TOKEN", "write:repository"}},
+		{"user given as organisation", "", inst.Token, "--org " + inst.Admin, []string{"404", "--org takes an organisation, not a user"}},
 		{"unreachable forge", "http://127.0.0.1:1/", inst.Token, repo.FullName, []string{"connection refused", "OCTAVO_FORGE_URL"}},
 	}
 	for _, tt := range tests {
@@ -83,7 +84,7 @@ func TestGiteaRegisterErrors(t *testing.T) {
 				"OCTAVO_PUBLIC_URL":     "http://127.0.0.1:9/ci/",
 				"OCTAVO_DATA_DIR":       t.TempDir(),
 			}
-			code, out := giteaRegister(t, inst, vars, tt.repo)
+			code, out := giteaRegister(t, inst, vars, strings.Fields(tt.repo)...)
 			if code != exitFailed {
 				t.Errorf("got exit %d, want %d", code, exitFailed)
 			}

@@ -147,8 +147,10 @@ func hint(err error, opts options) string {
 	switch {
 	case errors.Is(err, forge.ErrUnauthorized):
 		return "The forge rejected OCTAVO_FORGE_TOKEN (or OCTAVO_FORGE_TOKEN_FILE): set it to a valid token with the " + scope + " scope, created by a user with admin rights on the " + targetNoun(opts) + "."
+	case errors.Is(err, forge.ErrNotFound) && opts.org != "":
+		return "Check the organisation name, and that the user of OCTAVO_FORGE_TOKEN can see it: a forge responds 404 to a token that may not. --org takes an organisation, not a user: register a user's repositories one by one as OWNER/REPO."
 	case errors.Is(err, forge.ErrNotFound):
-		return "Check the " + targetNoun(opts) + " name, and that the user of OCTAVO_FORGE_TOKEN can see it: a forge responds 404 to a token that may not."
+		return "Check the repository name, and that the user of OCTAVO_FORGE_TOKEN can see it: a forge responds 404 to a token that may not."
 	case errors.As(err, &transportErr) && !errors.Is(err, context.Canceled):
 		return "Check OCTAVO_FORGE_URL and that the forge is up: no response arrived from it."
 	default:

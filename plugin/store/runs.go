@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // CreateRun inserts a queued run inside tx.
@@ -24,9 +25,16 @@ func CreateRun(tx *gorm.DB, r *Run) error {
 // are now, with State set to the new state; PrevState in the returned
 // slice marks which were active and need their runner stopped.
 func StopRuns(tx *gorm.DB, repoID uint, ref string, except uint, state RunState, replacedBy *uint, reason string, now time.Time) ([]StoppedRun, error) {
+	// NOTE: on PostgreSQL a worker may take one of these runs between this
+	// read and the update below, so the read locks the rows: a concurrent
+	// take either waits for this transaction or has committed, and the
+	// locked read then returns the run as active.
+	q := tx.Where("repo_id = ? AND ref = ? AND state IN ? AND id <> ?", repoID, ref, []RunState{RunQueued, RunActive}, except)
+	if tx.Dialector.Name() == "postgres" {
+		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
 	var runs []Run
-	err := tx.Where("repo_id = ? AND ref = ? AND state IN ? AND id <> ?", repoID, ref, []RunState{RunQueued, RunActive}, except).
-		Order("id").Find(&runs).Error
+	err := q.Order("id").Find(&runs).Error
 	if err != nil {
 		return nil, fmt.Errorf("find runs of %s to stop: %w", ref, err)
 	}

@@ -88,13 +88,18 @@ func TestTakeRunRaceSQLite(t *testing.T) {
 }
 
 func TestTakeRunRacePostgres(t *testing.T) {
-	dsn := storetest.Postgres(t)
-	s, err := Open(t.Context(), Options{DSN: dsn})
+	checkTakeRace(t, openPostgresStore(t))
+}
+
+// openPostgresStore opens a store on a throwaway PostgreSQL server.
+func openPostgresStore(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), Options{DSN: storetest.Postgres(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	checkTakeRace(t, s)
+	return s
 }
 
 func TestStopRunsTouchesOnlyTheRef(t *testing.T) {

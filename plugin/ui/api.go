@@ -21,6 +21,9 @@ const (
 func (u *UI) registerAPIRoutes(r *mux.Router) {
 	r.HandleFunc("/api/v1/runs/{id:[0-9]+}", u.handleRunJSON).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/api/v1/runs/{id:[0-9]+}/events", u.handleEvents).Methods(http.MethodGet, http.MethodHead)
+	// The log API is the same listing under the name the run API documents,
+	// so both paths accept the same parameters and page the same way.
+	r.HandleFunc("/api/v1/runs/{id:[0-9]+}/log", u.handleEvents).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/api/v1/runs/{id:[0-9]+}/live", u.handleLive).Methods(http.MethodGet)
 }
 
@@ -79,6 +82,7 @@ type stepJSON struct {
 // Seq order; LastSeq is the run's highest stored Seq when the page was read.
 type eventsJSON struct {
 	RunID   uint           `json:"run_id"`
+	State   string         `json:"state"`
 	LastSeq int64          `json:"last_seq"`
 	Events  []live.Message `json:"events"`
 }
@@ -246,7 +250,7 @@ func (u *UI) handleEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	out := eventsJSON{RunID: run.ID, LastSeq: run.LastSeq, Events: make([]live.Message, len(events))}
+	out := eventsJSON{RunID: run.ID, State: string(run.State), LastSeq: run.LastSeq, Events: make([]live.Message, len(events))}
 	for i, ev := range events {
 		out.Events[i] = live.NewMessage(ev)
 	}

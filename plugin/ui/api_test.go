@@ -67,37 +67,44 @@ func TestEventsAPI(t *testing.T) {
 		{"one job before a seq", "?job=a&before=9&limit=2", []int64{5, 7}},
 		{"run events without a job", "?job=", nil},
 	}
+	// The log API serves the same listing as the events API.
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			resp, body := e.get(t, "/api/v1/runs/"+id+"/events"+tt.query)
-			wantStatus(t, resp, body, http.StatusOK)
-			var got struct {
-				LastSeq int64 `json:"last_seq"`
-				Events  []struct {
-					Seq   int64 `json:"seq"`
-					Event struct {
-						Type string `json:"type"`
-					} `json:"event"`
-					HTML *string `json:"html"`
-				} `json:"events"`
-			}
-			if err := json.Unmarshal([]byte(body), &got); err != nil {
-				t.Fatalf("decode %s: %v", body, err)
-			}
-			var seqs []int64
-			for _, ev := range got.Events {
-				seqs = append(seqs, ev.Seq)
-				if ev.Event.Type != "sh_output" || ev.HTML == nil || *ev.HTML != "line" {
-					t.Errorf("event %d = %+v, want an sh_output with html \"line\"", ev.Seq, ev)
+		for _, path := range []string{"/events", "/log"} {
+			t.Run(tt.name+" at "+path, func(t *testing.T) {
+				resp, body := e.get(t, "/api/v1/runs/"+id+path+tt.query)
+				wantStatus(t, resp, body, http.StatusOK)
+				var got struct {
+					State   string `json:"state"`
+					LastSeq int64  `json:"last_seq"`
+					Events  []struct {
+						Seq   int64 `json:"seq"`
+						Event struct {
+							Type string `json:"type"`
+						} `json:"event"`
+						HTML *string `json:"html"`
+					} `json:"events"`
 				}
-			}
-			if !equalSeqs(seqs, tt.want) {
-				t.Errorf("seqs = %v, want %v", seqs, tt.want)
-			}
-			if got.LastSeq != 10 {
-				t.Errorf("last_seq = %d, want 10", got.LastSeq)
-			}
-		})
+				if err := json.Unmarshal([]byte(body), &got); err != nil {
+					t.Fatalf("decode %s: %v", body, err)
+				}
+				var seqs []int64
+				for _, ev := range got.Events {
+					seqs = append(seqs, ev.Seq)
+					if ev.Event.Type != "sh_output" || ev.HTML == nil || *ev.HTML != "line" {
+						t.Errorf("event %d = %+v, want an sh_output with html \"line\"", ev.Seq, ev)
+					}
+				}
+				if !equalSeqs(seqs, tt.want) {
+					t.Errorf("seqs = %v, want %v", seqs, tt.want)
+				}
+				if got.LastSeq != 10 {
+					t.Errorf("last_seq = %d, want 10", got.LastSeq)
+				}
+				if got.State != string(store.RunActive) {
+					t.Errorf("state = %q, want %q", got.State, store.RunActive)
+				}
+			})
+		}
 	}
 
 	for _, q := range []string{"?after=-1", "?after=x", "?limit=0", "?limit=5001", "?before=0"} {

@@ -79,7 +79,11 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitUsage
 	}
-	if opts.parallel < 0 {
+	// An explicit --parallel 0 is rejected rather than read as the CPU-count
+	// default, because the help promises N >= 1.
+	parallelGiven := false
+	fs.Visit(func(f *flag.Flag) { parallelGiven = parallelGiven || f.Name == "parallel" })
+	if opts.parallel < 0 || (parallelGiven && opts.parallel == 0) {
 		fmt.Fprintf(stderr, "octavo-runner run: invalid --parallel %d; use 1 or more, or omit it for the number of CPUs\n", opts.parallel)
 		return exitUsage
 	}

@@ -130,6 +130,7 @@ func TestRunUsageErrors(t *testing.T) {
 		{"source without file", []string{"run", "--workspace", ws, "--source", "octavo/push"}, "want NAME=FILE.json"},
 		{"unknown source", []string{"run", "--workspace", ws, "--source", "octavo/tag=x.json"}, `unknown source "octavo/tag"`},
 		{"negative parallel", []string{"run", "--workspace", ws, "--parallel", "-1"}, "invalid --parallel -1"},
+		{"zero parallel", []string{"run", "--workspace", ws, "--parallel", "0"}, "invalid --parallel 0"},
 		{"missing workspace", []string{"run", "--workspace", filepath.Join(ws, "nope")}, "is not a directory"},
 		{"unreadable secrets", []string{"run", "--workspace", ws, "--secrets", filepath.Join(ws, "nope.json")}, "read secrets file"},
 		{"secrets not JSON", []string{"run", "--workspace", ws, "--secrets", notJSON}, "parse secrets file"},
