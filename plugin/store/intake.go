@@ -63,6 +63,11 @@ WHERE id = ? AND state = ?`},
 	} {
 		q := st.query
 		if s.Dialect == "postgres" {
+			if st.dst == &p.findStoppable {
+				// As in [StopRuns]: lock the rows read, so a worker taking
+				// one of them meanwhile is seen as active, not missed.
+				q += " FOR UPDATE"
+			}
 			q = dollarParams(q)
 		}
 		stmt, err := sqlDB.PrepareContext(ctx, q)

@@ -1,8 +1,10 @@
 package store
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -114,4 +116,79 @@ func TestIntakeStmtsRecordAndReplace(t *testing.T) {
 			t.Errorf("run %d = %s, want queued", id, run.State)
 		}
 	}
+}
+
+// checkIntakeStopWhileTaken is checkStopWhileTaken through
+// [IntakeStmts]: a push replacing a run that a worker takes at the same
+// moment must end it replaced either way.
+func checkIntakeStopWhileTaken(t *testing.T, s *Store) {
+	repo := Repo{FullName: "acme/app", Owner: "acme", Name: "app"}
+	if err := UpsertRepo(s.DB, &repo); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.PrepareIntake(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	sqlDB, err := s.DB.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for i := range 40 {
+		ref := fmt.Sprintf("refs/heads/b%d", i)
+		older := Run{RepoID: repo.ID, Ref: ref, SHA: fmt.Sprintf("%040d", 2*i)}
+		if err := CreateRun(s.DB, &older); err != nil {
+			t.Fatal(err)
+		}
+
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			if _, err := TakeRun(s.DB, s.Dialect, "w", time.Now()); err != nil {
+				t.Error(err)
+			}
+		})
+		wg.Go(func() {
+			tx, err := sqlDB.BeginTx(t.Context(), nil)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer func() { _ = tx.Rollback() }()
+			now := time.Now().UTC()
+			newer := Run{RepoID: repo.ID, Ref: ref, SHA: fmt.Sprintf("%040d", 2*i+1), CreatedAt: now, UpdatedAt: now}
+			if err := p.CreateRun(t.Context(), tx, &newer); err != nil {
+				t.Error(err)
+				return
+			}
+			if _, err := p.StopRuns(t.Context(), tx, repo.ID, ref, newer.ID, RunReplaced, &newer.ID, "replaced", now); err != nil {
+				t.Error(err)
+				return
+			}
+			if err := tx.Commit(); err != nil {
+				t.Error(err)
+			}
+		})
+		wg.Wait()
+
+		got, err := GetRun(t.Context(), s.DB, older.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.State != RunReplaced {
+			t.Fatalf("round %d: older run = %s, want replaced", i, got.State)
+		}
+		if err := s.DB.Model(&Run{}).Where("state = ?", RunQueued).Update("state", RunCanceled).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestIntakeStopWhileTakenSQLite(t *testing.T) {
+	checkIntakeStopWhileTaken(t, openTestStore(t, filepath.Join(t.TempDir(), "octavo.db")))
+}
+
+func TestIntakeStopWhileTakenPostgres(t *testing.T) {
+	checkIntakeStopWhileTaken(t, openPostgresStore(t))
 }
