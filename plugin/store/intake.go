@@ -49,16 +49,17 @@ func (s *Store) PrepareIntake(ctx context.Context) (*IntakeStmts, error) {
 	p := &IntakeStmts{}
 	for _, st := range []struct {
 		dst   **sql.Stmt
+		name  string
 		query string
 	}{
-		{&p.insertDelivery, `INSERT INTO deliveries (delivery_id, event, repo_full_name, result, created_at)
+		{&p.insertDelivery, "insert delivery", `INSERT INTO deliveries (delivery_id, event, repo_full_name, result, created_at)
 VALUES (?, ?, ?, '', ?) ON CONFLICT (delivery_id) DO NOTHING RETURNING id`},
-		{&p.setResult, `UPDATE deliveries SET result = ? WHERE id = ?`},
-		{&p.insertRun, `INSERT INTO runs (repo_id, ref, branch, tag, sha, "before", pusher, message, compare_url, payload, delivery_id,
+		{&p.setResult, "set delivery result", `UPDATE deliveries SET result = ? WHERE id = ?`},
+		{&p.insertRun, "insert run", `INSERT INTO runs (repo_id, ref, branch, tag, sha, "before", pusher, message, compare_url, payload, delivery_id,
 state, failure_kind, error, attempt, worker, last_seq, created_at, updated_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', '', 0, '', 0, ?, ?) RETURNING id`},
-		{&p.findStoppable, findStoppableQuery},
-		{&p.stopRun, `UPDATE runs SET state = ?, replaced_by = ?, error = ?, finished_at = ?, updated_at = ?
+		{&p.findStoppable, "find runs to stop", findStoppableQuery},
+		{&p.stopRun, "stop run", `UPDATE runs SET state = ?, replaced_by = ?, error = ?, finished_at = ?, updated_at = ?
 WHERE id = ? AND state = ?`},
 	} {
 		q := st.query
@@ -73,7 +74,7 @@ WHERE id = ? AND state = ?`},
 		stmt, err := sqlDB.PrepareContext(ctx, q)
 		if err != nil {
 			_ = p.Close()
-			return nil, fmt.Errorf("prepare intake statement %q: %w", strings.Fields(q)[0:3], err)
+			return nil, fmt.Errorf("prepare intake statement %q: %w", st.name, err)
 		}
 		*st.dst = stmt
 	}
