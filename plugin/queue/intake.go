@@ -81,9 +81,9 @@ func (q *Queue) leadIntake(ctx context.Context) {
 	ctx, cancel := cleanupCtx(ctx)
 	defer cancel()
 	for {
-		// Letting the other goroutines run first lets the requests already
-		// read and parsed join this batch, so fewer commits serve the same
-		// deliveries; without it most batches held one delivery under load.
+		// Yielding first lets the requests already read and parsed join
+		// this batch, so fewer commits serve the same deliveries. Without
+		// it, most batches held one delivery under load.
 		runtime.Gosched()
 		q.intakeMu.Lock()
 		batch := q.intakePending

@@ -19,8 +19,8 @@ import (
 // transaction. They bypass GORM on purpose: intake is the hottest write
 // path, and there GORM's reflection and statement building cost more than
 // SQLite's work, while its prepared-statement cache prepares a statement
-// again in every transaction. Every other path uses the GORM functions
-// ([InsertDelivery], [CreateRun], [StopRuns]), which these match.
+// again in every transaction. [InsertDelivery], [CreateRun] and [StopRuns]
+// do the same through GORM, and a change to one must go to both.
 //
 // The statements are safe for concurrent use; Close them before the store.
 type IntakeStmts struct {
