@@ -133,9 +133,6 @@ func Run(ctx context.Context, spec Spec, cfg Config, onLines func(stream schema.
 		return Result{ExitCode: -1, Err: fmt.Errorf("create stderr pipe: %w", err)}
 	}
 
-	growPipe(outW)
-	growPipe(errW)
-
 	cmd := exec.CommandContext(ctx, spec.Argv[0], spec.Argv[1:]...)
 	cmd.Dir = spec.Dir
 	cmd.Env = spec.Env
@@ -160,7 +157,7 @@ func Run(ctx context.Context, spec Spec, cfg Config, onLines func(stream schema.
 		defer wg.Done()
 		// A read error after the drain timeout closed f is expected; the
 		// lines read before it were already reported.
-		_ = splitLines(f, cfg.MaxLine, cfg.Masker, capture, func(lines [][]byte) { onLines(stream, lines) })
+		_ = splitLines(&growingReader{f: f}, cfg.MaxLine, cfg.Masker, capture, func(lines [][]byte) { onLines(stream, lines) })
 	}
 	wg.Add(2)
 	go read(outR, schema.Stdout, stdout)
@@ -216,4 +213,30 @@ func closeAll(files ...*os.File) {
 	for _, f := range files {
 		_ = f.Close()
 	}
+}
+
+// growAfter is how much output a stream must produce before its pipe is
+// enlarged: one default Linux pipe buffer (64 KiB).
+const growAfter = 64 << 10
+
+// growingReader reads a step's pipe and enlarges it once the step has
+// written growAfter bytes, so a step that prints a lot gets fewer, larger
+// reads, while the many short steps of a pipeline skip the fcntl calls and
+// the kernel memory of a large pipe.
+type growingReader struct {
+	f     *os.File
+	read  int
+	grown bool
+}
+
+func (g *growingReader) Read(p []byte) (int, error) {
+	n, err := g.f.Read(p)
+	if !g.grown {
+		g.read += n
+		if g.read >= growAfter {
+			growPipe(g.f)
+			g.grown = true
+		}
+	}
+	return n, err
 }
