@@ -12,7 +12,7 @@ import (
 )
 
 // Version is the event protocol version carried by [RunStarted]. A consumer
-// that sees a newer version still reads the event types it knows.
+// that gets a newer version still reads the event types it knows.
 const Version = 1
 
 // Type names one kind of event. The values are part of the wire format.
@@ -113,7 +113,7 @@ type ShOutput struct {
 
 // ShFinished is emitted when a step's process group has ended. ExitCode is
 // -1 when the step was ended by a signal or could not be started, and Error
-// then says why.
+// then gives the reason.
 type ShFinished struct {
 	Envelope
 	JobID    string `json:"job_id"`

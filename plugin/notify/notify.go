@@ -9,7 +9,7 @@ import (
 	"github.com/octavo-ci/octavo/plugin/store"
 )
 
-// RunObserver is told about a run's state change inside the transaction that
+// RunObserver receives a run's state change inside the transaction that
 // makes it, so a durable write such as the commit status outbox commits or
 // rolls back together with the run. RunChanged must use only tx for database
 // access and must not block on anything else. It is called for a queued run
@@ -19,8 +19,8 @@ type RunObserver interface {
 	RunChanged(tx *gorm.DB, run *store.Run) error
 }
 
-// JobObserver is told, inside the ingesting transaction, when a job of an
-// active run starts or finishes.
+// JobObserver receives, inside the ingesting transaction, the start and the
+// end of each job of an active run.
 type JobObserver interface {
 	JobChanged(tx *gorm.DB, run *store.Run, job *store.Job) error
 }

@@ -25,7 +25,7 @@ func (s RunState) Final() bool {
 	return s != RunQueued && s != RunActive
 }
 
-// FailureKind says why a run in state [RunFailed] failed.
+// FailureKind is the reason a run in state [RunFailed] failed.
 type FailureKind string
 
 // Failure kinds. Only FailurePipeline is the pipeline's own fault; the others

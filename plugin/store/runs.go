@@ -26,9 +26,9 @@ func CreateRun(tx *gorm.DB, r *Run) error {
 // slice marks which were active and need their runner stopped.
 func StopRuns(tx *gorm.DB, repoID uint, ref string, except uint, state RunState, replacedBy *uint, reason string, now time.Time) ([]StoppedRun, error) {
 	// NOTE: on PostgreSQL a worker may take one of these runs between this
-	// read and the update below, so the read locks the rows: a concurrent
-	// take either waits for this transaction or has committed, and the
-	// locked read then returns the run as active.
+	// read and the update below, so the read locks the rows. A concurrent
+	// take then either waits for this transaction, or it has committed and
+	// the locked read returns the run as active.
 	q := tx.Where("repo_id = ? AND ref = ? AND state IN ? AND id <> ?", repoID, ref, []RunState{RunQueued, RunActive}, except)
 	if tx.Dialector.Name() == "postgres" {
 		q = q.Clauses(clause.Locking{Strength: "UPDATE"})

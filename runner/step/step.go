@@ -220,9 +220,9 @@ func closeAll(files ...*os.File) {
 const growAfter = 64 << 10
 
 // growingReader reads a step's pipe and enlarges it once the step has
-// written growAfter bytes, so a step that prints a lot gets fewer, larger
-// reads, while the many short steps of a pipeline skip the fcntl calls and
-// the kernel memory of a large pipe.
+// written growAfter bytes. A step that prints a lot then gets fewer, larger
+// reads, and the many short steps of a pipeline skip the fcntl calls and the
+// kernel memory of a large pipe.
 type growingReader struct {
 	f     *os.File
 	read  int
