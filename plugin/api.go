@@ -163,4 +163,3 @@ func (s *Server) listPublicRuns(r *http.Request, f store.RunFilter) ([]store.Run
 	// early; a client sees fewer runs rather than a private run's id.
 	return out, false, nil
 }
-
