@@ -157,7 +157,11 @@ func (p *IntakeStmts) CreateRun(ctx context.Context, tx *sql.Tx, r *Run) error {
 	return nil
 }
 
-// StopRuns does what [StopRuns] does, inside tx.
+// StopRuns ends every queued or active run of repoID and ref, except the
+// run except (0 for none), inside tx. It sets the final state and reason
+// given, and ReplacedBy when replacedBy is not nil. It returns the stopped
+// runs oldest first, as they are now; PrevState marks the ones that were
+// active and need their runner stopped.
 func (p *IntakeStmts) StopRuns(ctx context.Context, tx *sql.Tx, repoID uint, ref string, except uint, state RunState, replacedBy *uint, reason string, now time.Time) ([]StoppedRun, error) {
 	rows, err := tx.StmtContext(ctx, p.findStoppable).QueryContext(ctx, repoID, ref, RunQueued, RunActive, except)
 	if err != nil {

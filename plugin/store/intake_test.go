@@ -118,9 +118,11 @@ func TestIntakeStmtsRecordAndReplace(t *testing.T) {
 	}
 }
 
-// checkIntakeStopWhileTaken is checkStopWhileTaken through
-// [IntakeStmts]: a push replacing a run that a worker takes at the same
-// moment must end it replaced either way.
+// checkIntakeStopWhileTaken races a worker taking a queued run against a
+// newer push that replaces it; whichever wins, the older run must end
+// replaced. On PostgreSQL the lookup read the run as queued, the take then
+// committed it as active, and the update conditioned on the queued state
+// matched nothing, so the older run stayed active next to its replacement.
 func checkIntakeStopWhileTaken(t *testing.T, s *Store) {
 	repo := Repo{FullName: "acme/app", Owner: "acme", Name: "app"}
 	if err := UpsertRepo(s.DB, &repo); err != nil {

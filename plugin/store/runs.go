@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 )
 
 // CreateRun inserts a queued run inside tx.
@@ -19,50 +18,7 @@ func CreateRun(tx *gorm.DB, r *Run) error {
 	return nil
 }
 
-// StopRuns ends every queued or active run of repoID and ref, except the
-// run except (0 for none), with the final state and reason given, and sets
-// ReplacedBy when replacedBy is not nil. It returns the stopped runs as they
-// are now, with State set to the new state; PrevState in the returned
-// slice marks which were active and need their runner stopped.
-func StopRuns(tx *gorm.DB, repoID uint, ref string, except uint, state RunState, replacedBy *uint, reason string, now time.Time) ([]StoppedRun, error) {
-	// NOTE: on PostgreSQL a worker may take one of these runs between this
-	// read and the update below, so the read locks the rows. A concurrent
-	// take then either waits for this transaction, or it has committed and
-	// the locked read returns the run as active.
-	q := tx.Where("repo_id = ? AND ref = ? AND state IN ? AND id <> ?", repoID, ref, []RunState{RunQueued, RunActive}, except)
-	if tx.Dialector.Name() == "postgres" {
-		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
-	}
-	var runs []Run
-	err := q.Order("id").Find(&runs).Error
-	if err != nil {
-		return nil, fmt.Errorf("find runs of %s to stop: %w", ref, err)
-	}
-
-	out := make([]StoppedRun, 0, len(runs))
-	for i := range runs {
-		r := &runs[i]
-		prev := r.State
-		res := tx.Model(&Run{}).Where("id = ? AND state = ?", r.ID, prev).Updates(map[string]any{
-			"state":       state,
-			"replaced_by": replacedBy,
-			"error":       reason,
-			"finished_at": now,
-			"updated_at":  now,
-		})
-		if res.Error != nil {
-			return nil, fmt.Errorf("stop run %d: %w", r.ID, res.Error)
-		}
-		if res.RowsAffected == 0 {
-			continue
-		}
-		r.State, r.ReplacedBy, r.Error, r.FinishedAt, r.UpdatedAt = state, replacedBy, reason, &now, now
-		out = append(out, StoppedRun{Run: *r, PrevState: prev})
-	}
-	return out, nil
-}
-
-// StoppedRun is a run ended by [StopRuns] with the state it had before.
+// StoppedRun is a run ended by [IntakeStmts.StopRuns] with the state it had before.
 type StoppedRun struct {
 	Run
 	PrevState RunState
