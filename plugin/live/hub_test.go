@@ -121,11 +121,20 @@ func TestHubDropsFullSubscriberOnly(t *testing.T) {
 
 	const n = (SubscriberBuffer + 10) * 10
 	got := make(chan []int64)
+	// The reader reports its newest seq after every batch, and the test
+	// publishes the next batch only once the reader has the previous one,
+	// so the reader never falls behind however the goroutines are
+	// scheduled. The stuck subscriber fills up and must be the only one
+	// dropped.
+	progress := make(chan int64, SubscriberBuffer+10)
 	go func() {
 		var seqs []int64
 		for batch := range reader.Frames() {
 			for _, f := range batch.Frames {
 				seqs = append(seqs, f.Seq)
+			}
+			if len(seqs) > 0 {
+				progress <- seqs[len(seqs)-1]
 			}
 			if len(seqs) == n {
 				break
@@ -135,6 +144,7 @@ func TestHubDropsFullSubscriberOnly(t *testing.T) {
 	}()
 	for s := int64(1); s <= n; s += 10 {
 		h.Publish(1, lines(1, s, s+9))
+		waitSeq(t, progress, s+9)
 	}
 
 	seqs := <-got
@@ -231,5 +241,22 @@ func TestPublishOverflowMarksRun(t *testing.T) {
 	h.signal()
 	if reason, _ := waitClosed(t, s); reason != ReasonOverflow {
 		t.Errorf("reason = %d, want ReasonOverflow (%d)", reason, ReasonOverflow)
+	}
+}
+
+// waitSeq reads progress until it reports seq or later, failing the test
+// after a bounded wait.
+func waitSeq(t *testing.T, progress <-chan int64, seq int64) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case got := <-progress:
+			if got >= seq {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("reader did not receive seq %d within 10s", seq)
+		}
 	}
 }
