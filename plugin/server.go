@@ -88,6 +88,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 	if err != nil {
 		return nil, err
 	}
+	log.Info("using runner", "path", runner)
 
 	lock, err := openDataDir(cfg.DataDir)
 	if err != nil {

@@ -88,6 +88,12 @@ func (c *Config) LogValue() slog.Value {
 	attrs := make([]slog.Attr, 0, len(Settings))
 	for _, s := range Settings {
 		v := c.values[s.Name]
+		// Without a DSN the database is a file in the data folder. Its
+		// path holds no credentials, so the log names the file in use.
+		if s.Name == "database" && c.Database == "" {
+			attrs = append(attrs, slog.String(s.Name, c.DSN()))
+			continue
+		}
 		if s.Secret {
 			secret := Secret(v)
 			if r, ok := resolved[s.Name]; ok {

@@ -80,6 +80,22 @@ func TestLoadLogRedactsSecrets(t *testing.T) {
 	}
 }
 
+func TestLoadLogNamesDefaultDatabaseFile(t *testing.T) {
+	env := map[string]string{
+		"OCTAVO_WEBHOOK_SECRET": "hook-secret-value",
+		"OCTAVO_DATA_DIR":       "/var/lib/octavo",
+	}
+	c, err := Load(nil, envOf(env), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("starting", "config", c)
+	if want := `"database":"/var/lib/octavo/octavo.db"`; !strings.Contains(buf.String(), want) {
+		t.Errorf("log line %s does not contain %s", buf.String(), want)
+	}
+}
+
 func TestLoadLogReportsSecretsFromFilesAsSet(t *testing.T) {
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "token")
