@@ -4,7 +4,6 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/gorilla/mux"
 
@@ -15,62 +14,6 @@ import (
 // log and its live websocket under /api/v1/runs/{id}.
 func (s *Server) registerAPIRoutes(r *mux.Router) {
 	r.HandleFunc("/api/v1/runs", s.handleListRuns).Methods(http.MethodGet)
-}
-
-// apiRun is a run as the API returns it.
-type apiRun struct {
-	ID           uint       `json:"id"`
-	Repo         string     `json:"repo"`
-	Ref          string     `json:"ref"`
-	Branch       string     `json:"branch,omitempty"`
-	Tag          string     `json:"tag,omitempty"`
-	SHA          string     `json:"sha"`
-	Event        string     `json:"event"`
-	State        string     `json:"state"`
-	FailureKind  string     `json:"failure_kind"`
-	Error        string     `json:"error,omitempty"`
-	Message      string     `json:"message,omitempty"`
-	Pusher       string     `json:"pusher,omitempty"`
-	CreatedAt    time.Time  `json:"created_at"`
-	DispatchedAt *time.Time `json:"dispatched_at"`
-	ResolvedAt   *time.Time `json:"resolved_at"`
-	ReplacedBy   *uint      `json:"replaced_by"`
-	Attempts     int        `json:"attempts"`
-	LastSeq      int64      `json:"last_seq"`
-	URL          string     `json:"url"`
-	Jobs         []apiJob   `json:"jobs,omitempty"`
-}
-
-type apiJob struct {
-	Name       string     `json:"name"`
-	State      string     `json:"state"`
-	Error      string     `json:"error,omitempty"`
-	StartedAt  *time.Time `json:"started_at"`
-	FinishedAt *time.Time `json:"finished_at"`
-	Steps      []apiStep  `json:"steps"`
-}
-
-type apiStep struct {
-	Seq        int        `json:"seq"`
-	Cmd        string     `json:"cmd"`
-	ExitCode   *int       `json:"exit_code"`
-	Error      string     `json:"error,omitempty"`
-	StartedAt  *time.Time `json:"started_at"`
-	FinishedAt *time.Time `json:"finished_at"`
-}
-
-func (s *Server) toAPIRun(r *store.Run) apiRun {
-	event := "push"
-	if r.Tag != "" {
-		event = "tag"
-	}
-	return apiRun{
-		ID: r.ID, Repo: r.Repo.FullName, Ref: r.Ref, Branch: r.Branch, Tag: r.Tag, SHA: r.SHA,
-		Event: event, State: string(r.State), FailureKind: string(r.FailureKind), Error: r.Error,
-		Message: r.Message, Pusher: r.Pusher, CreatedAt: r.CreatedAt, DispatchedAt: r.StartedAt,
-		ResolvedAt: r.FinishedAt, ReplacedBy: r.ReplacedBy, Attempts: r.Attempt, LastSeq: r.LastSeq,
-		URL: s.RunURL(r.ID),
-	}
 }
 
 // RunURL returns the absolute URL of a run's page under the public URL;
@@ -113,11 +56,11 @@ func (s *Server) handleListRuns(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := struct {
-		Runs       []apiRun `json:"runs"`
-		NextBefore uint     `json:"next_before,omitempty"`
-	}{Runs: make([]apiRun, 0, len(runs))}
+		Runs       []any `json:"runs"`
+		NextBefore uint  `json:"next_before,omitempty"`
+	}{Runs: make([]any, 0, len(runs))}
 	for i := range runs {
-		out.Runs = append(out.Runs, s.toAPIRun(&runs[i]))
+		out.Runs = append(out.Runs, s.ui.RunSummary(runs[i]))
 	}
 	if more {
 		out.NextBefore = runs[len(runs)-1].ID

@@ -197,3 +197,45 @@ func gittestTag(t testing.TB, repo *forgeRepo, tag string) {
 	gittest.Git(t, repo.Dir, "tag", tag)
 	repo.cloneURL = repo.srv.Publish(t, repo.Repo, repo.name)
 }
+
+// apiRun decodes the fields of a run that the server tests check.
+type apiRun struct {
+	ID           uint       `json:"id"`
+	Repo         string     `json:"repo"`
+	Ref          string     `json:"ref"`
+	Branch       string     `json:"branch,omitempty"`
+	Tag          string     `json:"tag,omitempty"`
+	SHA          string     `json:"sha"`
+	Event        string     `json:"event"`
+	State        string     `json:"state"`
+	FailureKind  string     `json:"failure_kind"`
+	Error        string     `json:"error,omitempty"`
+	Message      string     `json:"message,omitempty"`
+	Pusher       string     `json:"pusher,omitempty"`
+	CreatedAt    time.Time  `json:"created_at"`
+	DispatchedAt *time.Time `json:"dispatched_at"`
+	ResolvedAt   *time.Time `json:"resolved_at"`
+	ReplacedBy   *uint      `json:"replaced_by"`
+	Attempts     int        `json:"attempts"`
+	LastSeq      int64      `json:"last_seq"`
+	URL          string     `json:"url"`
+	Jobs         []apiJob   `json:"jobs,omitempty"`
+}
+
+type apiJob struct {
+	Name       string     `json:"name"`
+	State      string     `json:"state"`
+	Error      string     `json:"error,omitempty"`
+	StartedAt  *time.Time `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at"`
+	Steps      []apiStep  `json:"steps"`
+}
+
+type apiStep struct {
+	Seq        int        `json:"seq"`
+	Cmd        string     `json:"cmd"`
+	ExitCode   *int       `json:"exit_code"`
+	Error      string     `json:"error,omitempty"`
+	StartedAt  *time.Time `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at"`
+}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/octavo-ci/octavo/plugin/store"
 )
 
@@ -124,6 +126,22 @@ func TestPushRunsPipelineWithRealRunner(t *testing.T) {
 	getJSON(t, srv.URL+"/api/v1/runs?repo=acme/app&ref=main", &list)
 	if len(list.Runs) != 1 || list.Runs[0].ID != id {
 		t.Errorf("run list = %+v, want run %d", list.Runs, id)
+	}
+
+	// The list and the single run share one shape: every field of the
+	// single run but its jobs, with the same values.
+	var listed struct {
+		Runs []map[string]any `json:"runs"`
+	}
+	getJSON(t, fmt.Sprintf("%s/api/v1/runs?repo=acme/app&limit=1", srv.URL), &listed)
+	var single map[string]any
+	getJSON(t, fmt.Sprintf("%s/api/v1/runs/%d", srv.URL, id), &single)
+	if len(listed.Runs) != 1 {
+		t.Fatalf("run list has %d runs, want 1", len(listed.Runs))
+	}
+	delete(single, "jobs")
+	if diff := cmp.Diff(single, listed.Runs[0]); diff != "" {
+		t.Errorf("listed run differs from the single run (-single +listed):\n%s", diff)
 	}
 }
 

@@ -190,6 +190,19 @@ func (u *UI) toRunJSON(run store.Run, jobs []store.Job, steps []store.Step) runJ
 	return out
 }
 
+// runSummaryJSON is a run in a list of runs: the run API's body without
+// jobs. The outer Jobs field hides the embedded one, so nil omits it.
+type runSummaryJSON struct {
+	runJSON
+	Jobs []jobJSON `json:"jobs,omitempty"`
+}
+
+// RunSummary returns run as the run API shows it, without its jobs, so a
+// list of runs and a single run share one shape.
+func (u *UI) RunSummary(run store.Run) any {
+	return runSummaryJSON{runJSON: u.toRunJSON(run, nil, nil)}
+}
+
 // runEvent names the kind of push that created run: "tag" for a tag push,
 // else "push".
 func runEvent(run store.Run) string {
