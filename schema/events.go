@@ -68,6 +68,15 @@ type Envelope struct {
 	Type Type  `json:"type"`
 }
 
+// Event is implemented by every event struct, through its embedded
+// [Envelope], so code handling any event can read the common fields.
+type Event interface {
+	EventEnvelope() Envelope
+}
+
+// EventEnvelope returns the envelope itself.
+func (e Envelope) EventEnvelope() Envelope { return e }
+
 // JobNode is one job of the job graph announced by [RunStarted]. Inputs
 // name other jobs or sources in the reserved "octavo/" namespace.
 type JobNode struct {

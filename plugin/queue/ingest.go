@@ -353,26 +353,10 @@ func (g *ingester) warn(msg string, args ...any) {
 func atTime(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 
 func envelopeOf(ev any) schema.Envelope {
-	switch ev := ev.(type) {
-	case *schema.RunStarted:
-		return ev.Envelope
-	case *schema.JobStarted:
-		return ev.Envelope
-	case *schema.ShStarted:
-		return ev.Envelope
-	case *schema.ShOutput:
-		return ev.Envelope
-	case *schema.ShFinished:
-		return ev.Envelope
-	case *schema.Log:
-		return ev.Envelope
-	case *schema.JobFinished:
-		return ev.Envelope
-	case *schema.RunFinished:
-		return ev.Envelope
-	default:
-		return schema.Envelope{}
+	if e, ok := ev.(schema.Event); ok {
+		return e.EventEnvelope()
 	}
+	return schema.Envelope{}
 }
 
 func jobNameOf(ev any) string {
