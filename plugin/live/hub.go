@@ -99,6 +99,9 @@ type Hub struct {
 	pending       []update
 	pendingEvents int
 	overflowed    map[uint]bool
+	// watched counts the subscriptions of each run with any, for
+	// [Hub.Watched]. Only the hub goroutine changes it.
+	watched map[uint]int
 }
 
 type countRequest struct {
@@ -130,6 +133,26 @@ func NewHub(logger *slog.Logger) *Hub {
 		wake:       make(chan struct{}, 1),
 		done:       make(chan struct{}),
 		overflowed: make(map[uint]bool),
+		watched:    make(map[uint]int),
+	}
+}
+
+// Watched reports whether runID has subscriptions. A Subscribe call that
+// returned before Watched was called is counted.
+func (h *Hub) Watched(runID uint) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.watched[runID] > 0
+}
+
+// countViewer adds delta to the subscriptions of runID in watched.
+func (h *Hub) countViewer(runID uint, delta int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if n := h.watched[runID] + delta; n > 0 {
+		h.watched[runID] = n
+	} else {
+		delete(h.watched, runID)
 	}
 }
 
@@ -245,6 +268,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		if len(subs) == 0 {
 			delete(runs, s.runID)
 		}
+		h.countViewer(s.runID, -1)
 		s.reason = reason
 		close(s.frames)
 	}
@@ -272,6 +296,7 @@ func (h *Hub) Run(ctx context.Context) error {
 				runs[s.runID] = make(map[*Subscription]struct{})
 			}
 			runs[s.runID][s] = struct{}{}
+			h.countViewer(s.runID, 1)
 			close(s.ready)
 
 		case s := <-h.unregister:

@@ -260,3 +260,34 @@ func waitSeq(t *testing.T, progress <-chan int64, seq int64) {
 		}
 	}
 }
+
+// TestHubWatchedFollowsSubscriptions checks the count that ingestion asks
+// before it splits a batch into events: a run is watched as soon as a
+// Subscribe call returns, and no longer once its last viewer left.
+func TestHubWatchedFollowsSubscriptions(t *testing.T) {
+	h, _, _ := startHub(t)
+	if h.Watched(7) {
+		t.Fatal("run 7 is watched before anyone subscribed")
+	}
+	a, err := h.Subscribe(t.Context(), 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := h.Subscribe(t.Context(), 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !h.Watched(7) || h.Watched(8) {
+		t.Fatalf("watched 7 = %v, 8 = %v after two subscriptions to 7; want true, false", h.Watched(7), h.Watched(8))
+	}
+	h.Unsubscribe(a)
+	// Viewers waits for the hub goroutine, which has then handled the
+	// unsubscription.
+	if n := h.Viewers(7); n != 1 || !h.Watched(7) {
+		t.Fatalf("after one of two left: %d viewers, watched %v; want 1, true", n, h.Watched(7))
+	}
+	h.Unsubscribe(b)
+	if n := h.Viewers(7); n != 0 || h.Watched(7) {
+		t.Fatalf("after both left: %d viewers, watched %v; want 0, false", n, h.Watched(7))
+	}
+}

@@ -28,8 +28,13 @@ type JobObserver interface {
 // LiveSink receives what was committed, in order, for viewers of a run.
 // Implementations must return quickly: ingestion calls them on its own path.
 type LiveSink interface {
+	// Watched reports whether the run has viewers now. Ingestion calls it
+	// after a commit and skips Publish when it is false: a viewer who
+	// arrives later reads those events from the store.
+	Watched(runID uint) bool
 	// Publish hands over events of one run that were just committed, in
-	// ascending Seq order with no gaps after earlier calls.
+	// ascending Seq order. Events are left out only while the run is not
+	// watched.
 	Publish(runID uint, events []store.RunEvent)
 	// RunChanged reports a committed change of the run's state or fields.
 	// After a final state no further Publish calls for that run follow.

@@ -28,15 +28,18 @@ const (
 
 // recorder is a run and job observer that keeps every state it saw.
 type recorder struct {
-	mu    sync.Mutex
-	runs  map[uint][]store.RunState
-	jobs  []string
-	live  map[uint][]int64
-	final map[uint]store.RunState
+	mu         sync.Mutex
+	runs       map[uint][]store.RunState
+	jobs       []string
+	live       map[uint][]int64
+	liveEvents map[uint][]store.RunEvent
+	final      map[uint]store.RunState
+	// unwatched makes the live sink report that no run has viewers.
+	unwatched bool
 }
 
 func newRecorder() *recorder {
-	return &recorder{runs: map[uint][]store.RunState{}, live: map[uint][]int64{}, final: map[uint]store.RunState{}}
+	return &recorder{runs: map[uint][]store.RunState{}, live: map[uint][]int64{}, liveEvents: map[uint][]store.RunEvent{}, final: map[uint]store.RunState{}}
 }
 
 func (r *recorder) RunChanged(tx *gorm.DB, run *store.Run) error {
@@ -56,12 +59,21 @@ func (r *recorder) JobChanged(tx *gorm.DB, run *store.Run, job *store.Job) error
 // liveRecorder implements notify.LiveSink.
 type liveRecorder struct{ *recorder }
 
+// Watched is true unless the recorder is set unwatched, so that every
+// committed event is recorded.
+func (l liveRecorder) Watched(uint) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return !l.unwatched
+}
+
 func (l liveRecorder) Publish(runID uint, events []store.RunEvent) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, e := range events {
 		l.live[runID] = append(l.live[runID], e.Seq)
 	}
+	l.liveEvents[runID] = append(l.liveEvents[runID], events...)
 }
 
 func (l liveRecorder) RunChanged(run store.Run) {

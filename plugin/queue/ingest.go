@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -64,18 +65,28 @@ func newIngester(q *Queue, r *store.Run, log *slog.Logger) *ingester {
 // database writes. buf is the stream's bytes as read, newlines included,
 // and is never written again once the batch is sent.
 type lineBatch struct {
-	buf   []byte
-	lines []streamLine
+	buf  []byte
+	segs []segment
+	// lines is the number of lines in segs, valid or not.
+	lines int
 }
 
-// streamLine is one line of a [lineBatch]: buf[start:end], without its
-// line ending. Output lines only get their header read (checking that the
-// line is a JSON object). Every other line is decoded in full into dec,
-// because its event changes jobs, steps or the run, or it is invalid.
-type streamLine struct {
+// segment is a part of a [lineBatch]. It is either a run of output lines
+// of one job, each checked by [store.OutputScanner] and kept as written,
+// or one other line. An other line is decoded in full into dec, because
+// its event changes jobs, steps or the run, or because it is invalid.
+// buf[start:end] is the segment's lines joined by newlines, without the
+// last line's ending.
+type segment struct {
 	start, end int
-	hdr        store.EventHeader
-	dec        *decodedLine
+	// count is the number of events: the lines of an output run, 1 for a
+	// valid other line and 0 for an invalid one.
+	count int
+	job   string
+	typ   string
+	// atMs is the at_ms of the segment's last event.
+	atMs int64
+	dec  *decodedLine
 }
 
 // decodedLine is the full decoding of a line: the event, or why the line
@@ -85,23 +96,59 @@ type decodedLine struct {
 	err error
 }
 
-func (b *lineBatch) add(start, end int) {
-	raw := b.buf[start:end]
-	l := streamLine{start: start, end: end}
-	prevJob := ""
-	if len(b.lines) > 0 {
-		prevJob = b.lines[len(b.lines)-1].hdr.JobID
+// splitLines classifies the lines of complete, which ends with a newline.
+// Output lines of one job join the run right before them. A line ending in
+// a carriage return ends a run, because the carriage return lies between
+// it and the next line, so a run's text never contains one.
+func splitLines(complete []byte, sc *store.OutputScanner, sizeHint int) *lineBatch {
+	b := &lineBatch{buf: complete, segs: make([]segment, 0, max(sizeHint, 1))}
+	for start := 0; start < len(complete); {
+		if n, h, ok := sc.Next(complete[start:]); ok {
+			b.lines++
+			b.addOutput(start, start+n, h)
+			start += n + 1
+			continue
+		}
+		nl := start + bytes.IndexByte(complete[start:], '\n')
+		end := nl
+		for end > start && complete[end-1] == '\r' {
+			end--
+		}
+		b.add(sc, start, end)
+		start = nl + 1
 	}
-	if h, ok := store.ScanEventHeader(raw, prevJob); ok && h.Type == string(schema.TypeShOutput) {
-		l.hdr = h
-	} else if ev, err := schema.Decode(raw); err != nil {
-		l.dec = &decodedLine{err: err}
+	return b
+}
+
+func (b *lineBatch) add(sc *store.OutputScanner, start, end int) {
+	b.lines++
+	if h, ok := sc.Scan(b.buf[start:end]); ok && h.Type == string(schema.TypeShOutput) {
+		b.addOutput(start, end, h)
+		return
+	}
+	raw := b.buf[start:end]
+	seg := segment{start: start, end: end}
+	if ev, err := schema.Decode(raw); err != nil {
+		seg.dec = &decodedLine{err: err}
 	} else {
 		env := envelopeOf(ev)
-		l.dec = &decodedLine{ev: ev}
-		l.hdr = store.EventHeader{Type: string(env.Type), JobID: jobNameOf(ev), AtMs: env.AtMs}
+		seg.dec = &decodedLine{ev: ev}
+		seg.count, seg.job, seg.typ, seg.atMs = 1, jobNameOf(ev), string(env.Type), env.AtMs
 	}
-	b.lines = append(b.lines, l)
+	b.segs = append(b.segs, seg)
+}
+
+// addOutput adds the output line buf[start:end] to the run of output lines
+// before it, or starts a run.
+func (b *lineBatch) addOutput(start, end int, h store.EventHeader) {
+	if n := len(b.segs); n > 0 {
+		last := &b.segs[n-1]
+		if last.dec == nil && last.job == h.JobID && last.end+1 == start {
+			last.end, last.count, last.atMs = end, last.count+1, h.AtMs
+			return
+		}
+	}
+	b.segs = append(b.segs, segment{start: start, end: end, count: 1, job: h.JobID, typ: h.Type, atMs: h.AtMs})
 }
 
 // readLines reads r in blocks, splits off the complete lines, classifies
@@ -116,7 +163,8 @@ func (g *ingester) readLines(r io.Reader, out chan<- *lineBatch) {
 	// their bytes change.
 	buf := make([]byte, 0, readBlock)
 	skipping := false // inside a line longer than maxEventLine
-	lines := 0        // lines in the previous batch, to size the next
+	segs := 0         // segments in the previous batch, to size the next
+	var sc store.OutputScanner
 	for {
 		if len(buf) == cap(buf) {
 			// A full buffer without a newline: the line is longer than the
@@ -142,8 +190,8 @@ func (g *ingester) readLines(r io.Reader, out chan<- *lineBatch) {
 				skipping = false
 			}
 			if len(complete) > 0 {
-				batch := splitLines(complete, lines)
-				lines = len(batch.lines)
+				batch := splitLines(complete, &sc, segs)
+				segs = len(batch.segs)
 				out <- batch
 			}
 			if cap(buf)-len(buf) < readBlock/4 {
@@ -163,21 +211,6 @@ func (g *ingester) readLines(r io.Reader, out chan<- *lineBatch) {
 	}
 }
 
-// splitLines classifies the lines of complete, which ends with a newline.
-func splitLines(complete []byte, sizeHint int) *lineBatch {
-	b := &lineBatch{buf: complete, lines: make([]streamLine, 0, max(sizeHint, 1))}
-	for start := 0; start < len(complete); {
-		nl := start + bytes.IndexByte(complete[start:], '\n')
-		end := nl
-		for end > start && complete[end-1] == '\r' {
-			end--
-		}
-		b.add(start, end)
-		start = nl + 1
-	}
-	return b
-}
-
 // writeLoop commits the lines from in in batches until in is closed.
 func (g *ingester) writeLoop(ctx context.Context, in <-chan *lineBatch) {
 	timer := time.NewTimer(time.Hour)
@@ -189,7 +222,7 @@ func (g *ingester) writeLoop(ctx context.Context, in <-chan *lineBatch) {
 			return
 		}
 		batches = append(batches[:0], b)
-		lines, size := len(b.lines), len(b.buf)
+		lines, size := b.lines, len(b.buf)
 		timer.Reset(flushInterval)
 	collect:
 		for lines < maxBatch && size < maxBatchBytes {
@@ -199,72 +232,61 @@ func (g *ingester) writeLoop(ctx context.Context, in <-chan *lineBatch) {
 					break collect
 				}
 				batches = append(batches, b)
-				lines, size = lines+len(b.lines), size+len(b.buf)
+				lines, size = lines+b.lines, size+len(b.buf)
 			case <-timer.C:
 				break collect
 			}
 		}
 		timer.Stop()
-		g.flush(ctx, batches, lines)
+		g.flush(ctx, batches)
 	}
 }
 
 // flush stores the valid events of a batch, with their jobs and steps, in
 // one transaction, then hands the events to live viewers.
-func (g *ingester) flush(ctx context.Context, batches []*lineBatch, lines int) {
+func (g *ingester) flush(ctx context.Context, batches []*lineBatch) {
 	ctx, cancel := cleanupCtx(ctx)
 	defer cancel()
 
-	events := make([]store.RunEvent, 0, lines)
+	// Count and log the skipped lines, and follow the run's result through
+	// the stream even when storing it fails, so a database error never
+	// masks what the pipeline did.
+	events := 0
 	var decoded []any
+	var lastAtMs int64
 	for _, b := range batches {
-		// Each event's Data is a slice of the batch's buffer, seen as a
-		// string without a copy: the reader never touches a buffer again
-		// once it has sent it.
-		text := unsafe.String(unsafe.SliceData(b.buf), len(b.buf))
-		for _, line := range b.lines {
-			var err error
-			if line.dec != nil {
-				err = line.dec.err
-			}
-			if errors.Is(err, schema.ErrUnknownType) {
-				g.unknown++
-				if g.q.opts.Metrics != nil {
-					g.q.opts.Metrics.UnknownEvents.Inc()
-				}
-				g.warn("unknown event type skipped", "err", err)
+		for _, seg := range b.segs {
+			if seg.dec != nil && seg.dec.err != nil {
+				g.skipped(seg.dec.err)
 				continue
 			}
-			if err != nil {
-				g.invalid++
-				if g.q.opts.Metrics != nil {
-					g.q.opts.Metrics.InvalidEvents.Inc()
-				}
-				g.warn("invalid event skipped", "err", err)
-				continue
-			}
-			events = append(events, store.RunEvent{
-				RunID: g.run.ID, Seq: g.seq + int64(len(events)) + 1,
-				Type: line.hdr.Type, JobName: line.hdr.JobID, AtMs: line.hdr.AtMs, Data: text[line.start:line.end],
-			})
-			// The run's result follows the stream even when storing it
-			// fails, so a database error never masks what the pipeline did.
-			g.lastType = schema.Type(line.hdr.Type)
-			g.finished = nil
-			if line.dec != nil {
-				decoded = append(decoded, line.dec.ev)
-				if rf, ok := line.dec.ev.(*schema.RunFinished); ok {
+			events += seg.count
+			lastAtMs = seg.atMs
+			g.lastType, g.finished = schema.Type(seg.typ), nil
+			if seg.dec != nil {
+				decoded = append(decoded, seg.dec.ev)
+				if rf, ok := seg.dec.ev.(*schema.RunFinished); ok {
 					g.finished = rf
 				}
 			}
 		}
 	}
-	if len(events) == 0 {
+	if events == 0 {
 		return
 	}
 
 	err := g.q.prepared.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := store.AppendEvents(tx, g.run.ID, events); err != nil {
+		w := store.NewChunkWriter(tx, g.run.ID)
+		next := g.seq + 1
+		for _, b := range batches {
+			for _, seg := range b.segs {
+				if err := w.Add(next, seg.job, b.buf[seg.start:seg.end], seg.count); err != nil {
+					return err
+				}
+				next += int64(seg.count)
+			}
+		}
+		if err := w.Close(); err != nil {
 			return err
 		}
 		for _, ev := range decoded {
@@ -276,18 +298,71 @@ func (g *ingester) flush(ctx context.Context, batches []*lineBatch, lines int) {
 	})
 	if err != nil {
 		g.dbErrs++
-		g.log.ErrorContext(ctx, "store run events", "events", len(events), "err", err)
+		g.log.ErrorContext(ctx, "store run events", "events", events, "err", err)
 		return
 	}
 
-	g.seq = events[len(events)-1].Seq
+	first := g.seq + 1
+	g.seq += int64(events)
 	if m := g.q.opts.Metrics; m != nil {
-		last := events[len(events)-1].AtMs
-		m.IngestLag.Observe(time.Since(time.UnixMilli(last)).Seconds())
+		m.IngestLag.Observe(time.Since(time.UnixMilli(lastAtMs)).Seconds())
 	}
-	if g.q.opts.Live != nil {
-		g.q.opts.Live.Publish(g.run.ID, events)
+	// Splitting the batch into events costs more than storing it, so it
+	// is done only for a run that someone watches. A viewer who arrives
+	// after this check reads these events from the store.
+	if live := g.q.opts.Live; live != nil && live.Watched(g.run.ID) {
+		live.Publish(g.run.ID, g.runEvents(batches, first))
 	}
+}
+
+// runEvents splits the stored segments of batches into events numbered
+// from first.
+func (g *ingester) runEvents(batches []*lineBatch, first int64) []store.RunEvent {
+	var out []store.RunEvent
+	seq := first
+	for _, b := range batches {
+		// Each event's Data is a slice of the batch's buffer, seen as a
+		// string without a copy: the reader never touches a buffer again
+		// once it has sent it.
+		text := unsafe.String(unsafe.SliceData(b.buf), len(b.buf))
+		for _, seg := range b.segs {
+			if seg.count == 0 {
+				continue
+			}
+			for start := seg.start; start <= seg.end; {
+				end := start + strings.IndexByte(text[start:seg.end], '\n')
+				if end < start {
+					end = seg.end
+				}
+				ev := store.RunEvent{RunID: g.run.ID, Seq: seq, Type: seg.typ, JobName: seg.job, AtMs: seg.atMs, Data: text[start:end]}
+				if seg.count > 1 {
+					ev.AtMs = store.HeaderOf(ev.Data).AtMs
+				}
+				out = append(out, ev)
+				seq++
+				start = end + 1
+			}
+		}
+	}
+	return out
+}
+
+// skipped counts an invalid line and logs the first ones.
+func (g *ingester) skipped(err error) {
+	m := g.q.opts.Metrics
+	if errors.Is(err, schema.ErrUnknownType) {
+		g.unknown++
+		if m != nil {
+			m.UnknownEvents.Inc()
+		}
+		g.warn("unknown event type skipped", "err", err)
+		return
+	}
+	g.invalid++
+	if m != nil {
+		m.InvalidEvents.Inc()
+	}
+	g.warn("invalid event skipped", "err", err)
 }
 
 // apply updates jobs and steps for one event inside tx.

@@ -97,3 +97,56 @@ EV`
 		t.Errorf("events 4, 5 and 8 = %.40q, %q, %q; want the long line, then the output after the skipped line", evs[3].Data, evs[4].Data, evs[7].Data)
 	}
 }
+
+// TestIngestPublishesWhatItStores compares the events handed to live
+// viewers with the stored ones, field by field, for a stream that mixes
+// output runs with other events.
+func TestIngestPublishesWhatItStores(t *testing.T) {
+	out := func(job string, at, n int) string {
+		return fmt.Sprintf(`{"at_ms":%d,"type":"sh_output","job_id":%q,"seq":1,"stream":"stdout","line":"line %d"}`, 1764850000000+at, job, n)
+	}
+	lines := slices.Concat(happyEvents[:3], []string{out("test", 3, 1), out("test", 3, 2), out("test", 4, 3)}, happyEvents[4:], []string{runSuccess})
+
+	h := newHarness(t, fakeRunner(t))
+	h.start()
+	r := h.waitFinal(h.push("main", events("", lines...)).RunID)
+	if r.State != store.RunComplete {
+		t.Fatalf("run = %s / %q (%s), want complete", r.State, r.FailureKind, r.Error)
+	}
+	stored, err := store.EventsAfter(t.Context(), h.st.DB, r.ID, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.rec.mu.Lock()
+	live := slices.Clone(h.rec.liveEvents[r.ID])
+	h.rec.mu.Unlock()
+	if len(live) != len(lines) || len(stored) != len(lines) {
+		t.Fatalf("published %d and stored %d events, want %d of each", len(live), len(stored), len(lines))
+	}
+	for i := range live {
+		if live[i] != stored[i] {
+			t.Errorf("published event %d = %+v, want it as stored: %+v", i, live[i], stored[i])
+		}
+	}
+	if live[4].AtMs != 1764850000003 || live[5].AtMs != 1764850000004 {
+		t.Errorf("output events' at_ms = %d, %d; want each its own", live[4].AtMs, live[5].AtMs)
+	}
+}
+
+// TestIngestSkipsPublishingUnwatchedRuns stores every event of a run that
+// has no viewers without splitting them into events for the live sink.
+func TestIngestSkipsPublishingUnwatchedRuns(t *testing.T) {
+	h := newHarness(t, fakeRunner(t))
+	h.rec.unwatched = true
+	h.start()
+	r := h.waitFinal(h.push("main", events("", slices.Concat(happyEvents, []string{runSuccess})...)).RunID)
+	if r.State != store.RunComplete || r.LastSeq != int64(len(happyEvents)+1) {
+		t.Fatalf("run = %s with last_seq %d, want complete with %d", r.State, r.LastSeq, len(happyEvents)+1)
+	}
+	h.rec.mu.Lock()
+	published := len(h.rec.liveEvents[r.ID])
+	h.rec.mu.Unlock()
+	if published != 0 {
+		t.Errorf("published %d events of an unwatched run, want none", published)
+	}
+}

@@ -2,11 +2,13 @@ package store
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/klauspost/compress/s2"
 	"gorm.io/driver/postgres"
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
@@ -153,8 +155,9 @@ func seqsOf(evs []RunEvent) []int64 {
 }
 
 func TestAppendEventsRefusesMultiLineData(t *testing.T) {
-	if _, err := chunkEvents(1, []RunEvent{{Seq: 1, Data: "{}\n{}"}}); err == nil || !strings.Contains(err.Error(), "newline") {
-		t.Fatalf("chunkEvents = %v, want an error about the newline", err)
+	s := openTestStore(t, filepath.Join(t.TempDir(), "octavo.db"))
+	if err := AppendEvents(s.DB, 1, []RunEvent{{Seq: 1, Data: "{}\n{}"}}); err == nil || !strings.Contains(err.Error(), "newline") {
+		t.Fatalf("AppendEvents = %v, want an error about the newline", err)
 	}
 }
 
@@ -243,5 +246,126 @@ func writeVersion1Events(t *testing.T, dialector gorm.Dialector) {
 	}
 	if sqlDB, err := old.DB(); err == nil {
 		_ = sqlDB.Close()
+	}
+}
+
+// TestReadsSnappyChunks reads a chunk stored by versions that compressed
+// with Snappy rather than S2.
+func TestReadsSnappyChunks(t *testing.T) {
+	s := openTestStore(t, filepath.Join(t.TempDir(), "octavo.db"))
+	block, err := os.ReadFile("testdata/snappy-chunk.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := os.ReadFile("testdata/snappy-chunk.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runID, _ := chunkedRun(t, s)
+	if err := s.DB.Exec("INSERT INTO run_event_chunks (run_id, first_seq, last_seq, job_name, data) VALUES (?, 9001, 9002, 'test', ?)", runID, block).Error; err != nil {
+		t.Fatal(err)
+	}
+	got, err := EventsAfter(t.Context(), s.DB, runID, 9000, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Split(string(text), "\n")
+	if len(got) != 2 || got[0].Data != want[0] || got[1].Data != want[1] || got[1].Seq != 9002 {
+		t.Errorf("events of the Snappy chunk = %+v, want seqs 9001 and 9002 with %q", got, want)
+	}
+}
+
+// TestChunkWriterJoinsAndSplitsParts adds parts of several lines as
+// ingestion does: small parts of one job join one chunk, a part larger
+// than a chunk is split at line breaks, a line larger than a chunk stands
+// alone, and a new job or a gap in the numbering starts a chunk.
+func TestChunkWriterJoinsAndSplitsParts(t *testing.T) {
+	s := openTestStore(t, filepath.Join(t.TempDir(), "octavo.db"))
+	runID, all := chunkedRun(t, s)
+	next := all[len(all)-1].Seq + 1
+	first := next
+
+	line := func(job string, n, size int) string {
+		return fmt.Sprintf(`{"at_ms":1,"type":"sh_output","job_id":%q,"seq":1,"stream":"stdout","line":"%d %s"}`, job, n, strings.Repeat("y", size))
+	}
+	type part struct {
+		job   string
+		lines []string
+	}
+	many := func(job string, count, size int) part {
+		p := part{job: job}
+		for i := range count {
+			p.lines = append(p.lines, line(job, i, size))
+		}
+		return p
+	}
+	parts := []part{
+		many("a", 3, 10),
+		many("a", 2, 10),
+		many("a", maxChunkBytes/100, 100), // crosses the chunk size
+		{"a", []string{line("a", 0, maxChunkBytes+10)}},
+		many("a", 2, 10),
+		many("b", 2, 10),
+	}
+
+	var want []string
+	var texts [][]byte
+	err := s.DB.Transaction(func(tx *gorm.DB) error {
+		w := NewChunkWriter(tx, runID)
+		for _, p := range parts {
+			text := []byte(strings.Join(p.lines, "\n"))
+			texts = append(texts, text)
+			if err := w.Add(next, p.job, text, len(p.lines)); err != nil {
+				return err
+			}
+			next += int64(len(p.lines))
+			want = append(want, p.lines...)
+		}
+		return w.Close()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range parts {
+		if string(texts[i]) != strings.Join(p.lines, "\n") {
+			t.Errorf("part %d was changed by the writer", i)
+		}
+	}
+
+	got, err := EventsAfter(t.Context(), s.DB, runID, first-1, len(want)+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("read %d events back, want %d", len(got), len(want))
+	}
+	for i, ev := range got {
+		if ev.Seq != first+int64(i) || ev.Data != want[i] {
+			t.Fatalf("event %d = seq %d %.60s, want seq %d %.60s", i, ev.Seq, ev.Data, first+int64(i), want[i])
+		}
+	}
+
+	var chunks []RunEventChunk
+	if err := s.DB.Where("run_id = ? AND first_seq >= ?", runID, first).Order("first_seq").Find(&chunks).Error; err != nil {
+		t.Fatal(err)
+	}
+	var spans [][2]int64
+	for _, c := range chunks {
+		spans = append(spans, [2]int64{c.FirstSeq - first, c.LastSeq - first})
+		text, err := s2.Decode(nil, c.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(text) > maxChunkBytes && c.FirstSeq != c.LastSeq {
+			t.Errorf("chunk %d..%d has %d bytes of text, over the limit of %d with more than one line", c.FirstSeq, c.LastSeq, len(text), maxChunkBytes)
+		}
+	}
+	big := int64(5 + maxChunkBytes/100)
+	if len(spans) < 5 || spans[0][0] != 0 || spans[len(spans)-1] != [2]int64{big + 3, big + 4} {
+		t.Errorf("chunks (relative seqs) = %v, want the first to start at 0 and job b's lines %d..%d alone at the end", spans, big+3, big+4)
+	}
+	var run Run
+	if err := s.DB.First(&run, runID).Error; err != nil || run.LastSeq != next-1 {
+		t.Errorf("run last_seq = %d, %v; want %d", run.LastSeq, err, next-1)
 	}
 }

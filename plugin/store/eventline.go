@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/golang/snappy"
+	"github.com/klauspost/compress/s2"
 	"gorm.io/gorm"
 )
 
@@ -31,9 +31,15 @@ type EventHeader struct {
 // the line in full to learn why. When job equals the line's job_id,
 // JobID is job itself rather than a new string.
 func ScanEventHeader(line []byte, job string) (h EventHeader, ok bool) {
-	if h, ok := scanRunnerOutput(line, job); ok {
+	if h, _, _, ok := scanRunnerOutput(line, job); ok {
 		return h, true
 	}
+	return scanEventHeader(line, job)
+}
+
+// scanEventHeader is [ScanEventHeader] without the shortcut for the
+// runner's own output lines.
+func scanEventHeader(line []byte, job string) (h EventHeader, ok bool) {
 	i := skipSpace(line, 0)
 	if i >= len(line) || line[i] != '{' {
 		return h, false
@@ -118,28 +124,30 @@ func ScanEventHeader(line []byte, job string) (h EventHeader, ok bool) {
 // the runner writes it: members in the order of schema.ShOutput and no
 // whitespace. Comparing the fixed parts as whole strings takes about half
 // the time of the general scan. ok is false for any other line, which the
-// general scan then reads.
-func scanRunnerOutput(line []byte, job string) (h EventHeader, ok bool) {
+// general scan then reads. On success, line[atEnd:value+1] is the part
+// between at_ms's digits and the opening quote of the line member's value,
+// which the next lines of the same step repeat byte for byte.
+func scanRunnerOutput(line []byte, job string) (h EventHeader, atEnd, value int, ok bool) {
 	const head, typeAndJob, seqKey, streamKey, lineKey = `{"at_ms":`, `,"type":"sh_output","job_id":"`, `","seq":`, `,"stream":"`, `","line":"`
 	if !bytes.HasPrefix(line, []byte(head)) {
-		return h, false
+		return h, 0, 0, false
 	}
 	i := len(head)
 	end, isInt, ok := scanNumber(line, i)
 	if !ok || !isInt {
-		return h, false
+		return h, 0, 0, false
 	}
 	if h.AtMs, ok = parseInt(line[i:end]); !ok {
-		return h, false
+		return h, 0, 0, false
 	}
-	i = end
+	i, atEnd = end, end
 	if !bytes.HasPrefix(line[i:], []byte(typeAndJob)) {
-		return h, false
+		return h, 0, 0, false
 	}
 	i += len(typeAndJob) - 1
 	var esc bool
 	if end, esc, ok = scanString(line, i); !ok || esc {
-		return h, false
+		return h, 0, 0, false
 	}
 	if v := line[i+1 : end-1]; string(v) == job {
 		h.JobID = job
@@ -148,30 +156,83 @@ func scanRunnerOutput(line []byte, job string) (h EventHeader, ok bool) {
 	}
 	i = end - 1
 	if !bytes.HasPrefix(line[i:], []byte(seqKey)) {
-		return h, false
+		return h, 0, 0, false
 	}
 	i += len(seqKey)
 	if end, _, ok = scanNumber(line, i); !ok {
-		return h, false
+		return h, 0, 0, false
 	}
 	i = end
 	if !bytes.HasPrefix(line[i:], []byte(streamKey)) {
-		return h, false
+		return h, 0, 0, false
 	}
 	i += len(streamKey) - 1
 	if end, _, ok = scanString(line, i); !ok {
-		return h, false
+		return h, 0, 0, false
 	}
 	i = end - 1
 	if !bytes.HasPrefix(line[i:], []byte(lineKey)) {
-		return h, false
+		return h, 0, 0, false
 	}
 	i += len(lineKey) - 1
+	value = i
 	if end, _, ok = scanString(line, i); !ok || end != len(line)-1 || line[end] != '}' {
-		return h, false
+		return h, 0, 0, false
 	}
 	h.Type = "sh_output"
-	return h, true
+	return h, atEnd, value, true
+}
+
+// OutputScanner is [ScanEventHeader] for a stream of event lines, with a
+// shortcut for the common case: the output lines of a step as the runner
+// writes them differ only in the line's text and, every millisecond, in
+// at_ms. The scanner remembers everything before the text of the last such
+// line it read in full, so the next line is checked with one comparison
+// and a scan of its text. The zero value is ready to use; it is not safe
+// for concurrent use.
+type OutputScanner struct {
+	prefix []byte // up to and including the opening quote of the line's text
+	hdr    EventHeader
+}
+
+// Scan returns the header of line and whether [ScanEventHeader] accepts
+// it, with the same results.
+func (s *OutputScanner) Scan(line []byte) (EventHeader, bool) {
+	if n, h, ok := s.next(line, false); ok && n == len(line) {
+		return h, true
+	}
+	if h, _, value, ok := scanRunnerOutput(line, s.hdr.JobID); ok {
+		s.prefix = append(s.prefix[:0], line[:value+1]...)
+		s.hdr = h
+		return h, true
+	}
+	return scanEventHeader(line, s.hdr.JobID)
+}
+
+// Next checks the line at the start of buf, which ends with a newline,
+// with the shortcut only. When the line repeats the remembered part of the
+// last output line, it returns the line's length without the newline and
+// its header, exactly as [OutputScanner.Scan] of the line would. Otherwise
+// ok is false and the caller finds the line's end and calls Scan.
+func (s *OutputScanner) Next(buf []byte) (n int, h EventHeader, ok bool) {
+	return s.next(buf, true)
+}
+
+func (s *OutputScanner) next(buf []byte, newline bool) (n int, h EventHeader, ok bool) {
+	p := len(s.prefix)
+	if p == 0 || len(buf) <= p || string(buf[:p]) != string(s.prefix) {
+		return 0, h, false
+	}
+	// The text's scan stops at a raw newline, because JSON strings
+	// cannot contain control characters, so it never runs past the line.
+	end, _, ok := scanString(buf, p-1)
+	if !ok || end >= len(buf) || buf[end] != '}' {
+		return 0, h, false
+	}
+	if newline && (end+1 >= len(buf) || buf[end+1] != '\n') {
+		return 0, h, false
+	}
+	return end + 1, s.hdr, true
 }
 
 // internType returns the event types the runner writes without allocating.
@@ -256,7 +317,7 @@ func isHex(c byte) bool {
 // scanNumber checks the JSON number starting at b[i] and returns the index
 // after it and whether it has neither fraction nor exponent.
 func scanNumber(b []byte, i int) (end int, isInt, ok bool) {
-	if b[i] == '-' {
+	if i < len(b) && b[i] == '-' {
 		i++
 	}
 	switch {
@@ -331,9 +392,10 @@ func literalEnd(b []byte, i int) int {
 	return -1
 }
 
-// headerOf returns the header of a stored event line, decoding it in full
-// only when [ScanEventHeader] cannot read it.
-func headerOf(line string) EventHeader {
+// HeaderOf returns the header of a stored event line, decoding it in full
+// only when [ScanEventHeader] cannot read it. A line that is not a JSON
+// object gets an empty header.
+func HeaderOf(line string) EventHeader {
 	if h, ok := ScanEventHeader([]byte(line), ""); ok {
 		return h
 	}
@@ -392,7 +454,7 @@ func pageEvents(ctx context.Context, db *gorm.DB, p EventPage) ([]RunEvent, erro
 		if err := rows.Scan(&first, &job, &data); err != nil {
 			return nil, fmt.Errorf("read event chunk: %w", err)
 		}
-		text, err := snappy.Decode(nil, data)
+		text, err := s2.Decode(nil, data)
 		if err != nil {
 			return nil, fmt.Errorf("decompress events from %d of run %d: %w", first, p.RunID, err)
 		}
@@ -403,7 +465,7 @@ func pageEvents(ctx context.Context, db *gorm.DB, p EventPage) ([]RunEvent, erro
 			if seq <= p.After || (p.Before > 0 && seq >= p.Before) {
 				return true
 			}
-			h := headerOf(lines[i])
+			h := HeaderOf(lines[i])
 			out = append(out, RunEvent{RunID: p.RunID, Seq: seq, Type: h.Type, JobName: job, AtMs: h.AtMs, Data: lines[i]})
 			return len(out) < p.Limit
 		}

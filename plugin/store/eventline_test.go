@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -36,6 +37,8 @@ func TestScanEventHeaderMatchesJSON(t *testing.T) {
 		{"the runner's layout cut after line is rejected", `{"at_ms":5,"type":"sh_output","job_id":"j","seq":1,"stream":"stdout","line":"x"`},
 		{"the runner's layout with a bad seq is rejected", `{"at_ms":5,"type":"sh_output","job_id":"j","seq":1x,"stream":"stdout","line":"x"}`},
 		{"the runner's layout with text after it is rejected", `{"at_ms":5,"type":"sh_output","job_id":"j","seq":1,"stream":"stdout","line":"x"}}`},
+		{"a line cut after the at_ms key is rejected", `{"at_ms":`},
+		{"a line cut after a later key is rejected", `{"type":"log","at_ms":`},
 		{"plain text is rejected", `not json`},
 		{"an empty line is rejected", ``},
 		{"an escaped key is left to the full decoder", `{"typ\u0065":"sh_output"}`},
@@ -74,5 +77,73 @@ func TestScanEventHeaderAcceptsFlatEvents(t *testing.T) {
 		if _, ok := ScanEventHeader([]byte(line), ""); !ok {
 			t.Errorf("ScanEventHeader(%q) rejected a valid flat event", line)
 		}
+	}
+}
+
+// outputStream is a stream of event lines that exercises OutputScanner's
+// shortcut: runs of one step's lines, a new millisecond, a new step, a
+// new stream, and lines that share the remembered part but are invalid.
+var outputStream = []string{
+	`{"at_ms":1764850000001,"type":"run_started","schema":1,"jobs":[{"id":"a"}]}`,
+	`{"at_ms":1764850000001,"type":"sh_output","job_id":"a","seq":1,"stream":"stdout","line":"one"}`,
+	`{"at_ms":1764850000001,"type":"sh_output","job_id":"a","seq":1,"stream":"stdout","line":"two \"quoted\" \u00e9"}`,
+	`{"at_ms":1764850000001,"type":"sh_output","job_id":"a","seq":1,"stream":"stdout","line":""}`,
+	`{"at_ms":1764850000001,"type":"sh_output","job_id":"a","seq":1,"stream":"stdout","line":"unterminated}`,
+	`{"at_ms":1764850000001,"type":"sh_output","job_id":"a","seq":1,"stream":"stdout","line":"x"} trailing`,
+	`{"at_ms":1764850000001,"type":"sh_output","job_id":"a","seq":1,"stream":"stdout","line":"x","more":1}`,
+	`{"at_ms":1764850000001,"type":"sh_output","job_id":"a","seq":1,"stream":"stdout","line":"x"}}`,
+	"{\"at_ms\":1764850000001,\"type\":\"sh_output\",\"job_id\":\"a\",\"seq\":1,\"stream\":\"stdout\",\"line\":\"tab\x09raw\"}",
+	`{"at_ms":1764850000001,"type":"sh_output","job_id":"a","seq":1,"stream":"stdout","line":"bad \q escape"}`,
+	`{"at_ms":1764850000002,"type":"sh_output","job_id":"a","seq":1,"stream":"stdout","line":"next millisecond"}`,
+	`{"at_ms":1764850000002,"type":"sh_output","job_id":"a","seq":1,"stream":"stderr","line":"other stream"}`,
+	`{"at_ms":1764850000002,"type":"sh_output","job_id":"a","seq":1,"stream":"stdout","line":"back"}`,
+	`{"at_ms":1764850000002,"type":"sh_output","job_id":"b","seq":1,"stream":"stdout","line":"other job"}`,
+	`{"at_ms":1764850000002,"type":"sh_output","job_id":"b","seq":2,"stream":"stdout","line":"next step"}`,
+	`{"at_ms":01764850000002,"type":"sh_output","job_id":"b","seq":2,"stream":"stdout","line":"leading zero"}`,
+	`{"at_ms":1764850000002,"type":"sh_output","job_id":"b","seq":2,"stream":"stdout","line":"same again"}`,
+	`{"at_ms":1764850000002,"type":"sh_finished","job_id":"b","seq":2,"exit_code":0}`,
+	`{"at_ms":1764850000002,"type":"sh_output","job_id":"b","seq":2,"stream":"stdout","line":"after a finish"}`,
+	`not json`,
+	``,
+}
+
+// TestOutputScannerMatchesScanEventHeader reads a stream line by line with
+// Scan and, where the shortcut applies, with Next on the rest of the
+// stream: both must agree with ScanEventHeader on every line.
+func TestOutputScannerMatchesScanEventHeader(t *testing.T) {
+	checkOutputScanner(t, outputStream)
+}
+
+func FuzzOutputScanner(f *testing.F) {
+	f.Add(strings.Join(outputStream, "\n"))
+	f.Add(strings.Join(outputStream[1:4], "\r\n"))
+	f.Fuzz(func(t *testing.T, stream string) {
+		checkOutputScanner(t, strings.Split(stream, "\n"))
+	})
+}
+
+func checkOutputScanner(t *testing.T, lines []string) {
+	t.Helper()
+	buf := []byte(strings.Join(lines, "\n") + "\n")
+	var byLine, byBuf OutputScanner
+	shortcuts := 0
+	for i, line := range lines {
+		want, wantOK := ScanEventHeader([]byte(line), "")
+		got, ok := byLine.Scan([]byte(line))
+		if ok != wantOK || got != want {
+			t.Errorf("line %d %q: Scan = %+v, %v; want %+v, %v", i, line, got, ok, want, wantOK)
+		}
+		if n, h, ok := byBuf.Next(buf); ok {
+			shortcuts++
+			if n != len(line) || !wantOK || h != want {
+				t.Errorf("line %d %q: Next = %d, %+v; want %d, %+v, %v", i, line, n, h, len(line), want, wantOK)
+			}
+		} else {
+			byBuf.Scan([]byte(line))
+		}
+		buf = buf[len(line)+1:]
+	}
+	if len(lines) == len(outputStream) && shortcuts == 0 {
+		t.Error("Next never took the shortcut")
 	}
 }

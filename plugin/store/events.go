@@ -1,13 +1,14 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
-	"github.com/golang/snappy"
+	"github.com/klauspost/compress/s2"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
@@ -22,60 +23,112 @@ const maxChunkBytes = 256 << 10
 // Consecutive events of one job become one [RunEventChunk] row. An event's
 // Data must be one line without a newline.
 func AppendEvents(tx *gorm.DB, runID uint, events []RunEvent) error {
-	if len(events) == 0 {
-		return nil
-	}
-	chunks, err := chunkEvents(runID, events)
-	if err != nil {
-		return err
-	}
-	for _, c := range chunks {
-		// A plain INSERT, because GORM's Create would reflect over the
-		// struct for a row that is mostly one big value.
-		err := tx.Exec("INSERT INTO run_event_chunks (run_id, first_seq, last_seq, job_name, data) VALUES (?, ?, ?, ?, ?)",
-			c.RunID, c.FirstSeq, c.LastSeq, c.JobName, c.Data).Error
-		if err != nil {
-			return fmt.Errorf("insert events %d to %d of run %d: %w", c.FirstSeq, c.LastSeq, runID, err)
+	w := NewChunkWriter(tx, runID)
+	for _, ev := range events {
+		if strings.IndexByte(ev.Data, '\n') >= 0 {
+			return fmt.Errorf("store event %d of run %d: its data has a newline; an event is one JSON line", ev.Seq, runID)
+		}
+		if err := w.Add(ev.Seq, ev.JobName, []byte(ev.Data), 1); err != nil {
+			return err
 		}
 	}
-	last := events[len(events)-1].Seq
-	if err := tx.Model(&Run{}).Where("id = ?", runID).Update("last_seq", last).Error; err != nil {
-		return fmt.Errorf("advance last_seq of run %d: %w", runID, err)
+	return w.Close()
+}
+
+// ChunkWriter stores a run's events inside one transaction as
+// [RunEventChunk] rows: runs of consecutive events of one job, at most
+// maxChunkBytes of text each unless one event alone is larger, compressed
+// with S2. Callers add events in ascending Seq order, numbered from
+// runs.last_seq+1 upwards, and Close the writer before the transaction
+// commits.
+type ChunkWriter struct {
+	tx    *gorm.DB
+	runID uint
+
+	// text is the pending chunk's text: the text given to Add while the
+	// chunk has one part, or own once parts are joined, so that a large
+	// part is compressed where it lies rather than copied first.
+	text        []byte
+	joined      bool
+	own, dst    []byte
+	first, last int64 // the pending chunk's events; last is 0 for none
+	job         string
+	lastStored  int64
+}
+
+// NewChunkWriter returns a writer that inserts through tx.
+func NewChunkWriter(tx *gorm.DB, runID uint) *ChunkWriter {
+	return &ChunkWriter{tx: tx, runID: runID}
+}
+
+// Add queues count events of job numbered from first: text is their
+// lines joined by newlines, without a trailing one. The writer may keep
+// text until Close, so the caller must not change it before then. A chunk
+// is inserted once the next event cannot join it.
+func (w *ChunkWriter) Add(first int64, job string, text []byte, count int) error {
+	if count <= 0 {
+		return nil
 	}
+	// Split a part larger than a chunk at its last line break that fits.
+	for count > 1 && len(text) > maxChunkBytes {
+		cut := bytes.LastIndexByte(text[:maxChunkBytes+1], '\n')
+		if cut < 0 {
+			cut = bytes.IndexByte(text, '\n')
+		}
+		n := bytes.Count(text[:cut], []byte{'\n'}) + 1
+		if err := w.Add(first, job, text[:cut], n); err != nil {
+			return err
+		}
+		first, text, count = first+int64(n), text[cut+1:], count-n
+	}
+	if w.last > 0 {
+		if job == w.job && first == w.last+1 && len(w.text)+1+len(text) <= maxChunkBytes {
+			if !w.joined {
+				w.own, w.joined = append(w.own[:0], w.text...), true
+			}
+			w.own = append(append(w.own, '\n'), text...)
+			w.text = w.own
+			w.last = first + int64(count) - 1
+			return nil
+		}
+		if err := w.flush(); err != nil {
+			return err
+		}
+	}
+	w.text, w.first, w.last, w.job = text, first, first+int64(count)-1, job
 	return nil
 }
 
-// chunkEvents groups events into chunks of consecutive sequence numbers of
-// one job, each at most maxChunkBytes of text unless one event alone is
-// larger, and compresses each chunk's text.
-func chunkEvents(runID uint, events []RunEvent) ([]RunEventChunk, error) {
-	var chunks []RunEventChunk
-	text := make([]byte, 0, maxChunkBytes)
-	startAt := 0
-	emit := func(end int) {
-		chunks = append(chunks, RunEventChunk{
-			RunID: runID, FirstSeq: events[startAt].Seq, LastSeq: events[end-1].Seq,
-			JobName: events[startAt].JobName, Data: snappy.Encode(nil, text),
-		})
-		text, startAt = text[:0], end
+func (w *ChunkWriter) flush() error {
+	if w.last == 0 {
+		return nil
 	}
-	for i, ev := range events {
-		if strings.IndexByte(ev.Data, '\n') >= 0 {
-			return nil, fmt.Errorf("store event %d of run %d: its data has a newline; an event is one JSON line", ev.Seq, runID)
-		}
-		if i > startAt {
-			prev := events[i-1]
-			if ev.JobName != prev.JobName || ev.Seq != prev.Seq+1 || len(text)+1+len(ev.Data) > maxChunkBytes {
-				emit(i)
-			}
-		}
-		if i > startAt {
-			text = append(text, '\n')
-		}
-		text = append(text, ev.Data...)
+	w.dst = s2.Encode(w.dst[:cap(w.dst)], w.text)
+	// A plain INSERT, because GORM's Create would reflect over the struct
+	// for a row that is mostly one big value.
+	err := w.tx.Exec("INSERT INTO run_event_chunks (run_id, first_seq, last_seq, job_name, data) VALUES (?, ?, ?, ?, ?)",
+		w.runID, w.first, w.last, w.job, w.dst).Error
+	if err != nil {
+		return fmt.Errorf("insert events %d to %d of run %d: %w", w.first, w.last, w.runID, err)
 	}
-	emit(len(events))
-	return chunks, nil
+	w.lastStored = w.last
+	w.text, w.joined, w.last = nil, false, 0
+	return nil
+}
+
+// Close inserts the pending chunk and advances runs.last_seq to the last
+// event stored.
+func (w *ChunkWriter) Close() error {
+	if err := w.flush(); err != nil {
+		return err
+	}
+	if w.lastStored == 0 {
+		return nil
+	}
+	if err := w.tx.Model(&Run{}).Where("id = ?", w.runID).Update("last_seq", w.lastStored).Error; err != nil {
+		return fmt.Errorf("advance last_seq of run %d: %w", w.runID, err)
+	}
+	return nil
 }
 
 // CreateJobs inserts the jobs of a run's graph; a job that exists (a second

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/golang/snappy"
+	"github.com/klauspost/compress/s2"
 	"gorm.io/gorm"
 )
 
@@ -246,7 +246,7 @@ func migrateEventChunks(tx *gorm.DB) error {
 		}
 		chunks := make([]runEventChunk, len(page))
 		for i, ev := range page {
-			chunks[i] = runEventChunk{RunID: ev.RunID, FirstSeq: ev.Seq, LastSeq: ev.Seq, JobName: ev.JobName, Data: snappy.Encode(nil, []byte(ev.Data))}
+			chunks[i] = runEventChunk{RunID: ev.RunID, FirstSeq: ev.Seq, LastSeq: ev.Seq, JobName: ev.JobName, Data: s2.Encode(nil, []byte(ev.Data))}
 		}
 		if err := tx.Omit("Run").Create(&chunks).Error; err != nil {
 			return fmt.Errorf("move run_events into run_event_chunks: %w", err)

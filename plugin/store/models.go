@@ -152,8 +152,9 @@ type RunEvent struct {
 // RunEventChunk stores consecutive events FirstSeq..LastSeq of one run that
 // all belong to job JobName ("" for the run's own events). Data is their
 // JSON lines exactly as the runner wrote them, joined by newlines and
-// compressed with Snappy's block format, so line i (from 0) of the
-// decompressed text is event FirstSeq+i. Chunks of a run never overlap.
+// compressed in S2's block format, so line i (from 0) of the decompressed
+// text is event FirstSeq+i. Rows written before S2 contain Snappy
+// blocks, which S2's decoder reads as well. Chunks of a run never overlap.
 // Storing a batch of lines as one compressed row is what lets ingestion
 // keep up with a step that prints millions of lines: the JSON of output
 // lines repeats itself, and writing it uncompressed cost SQLite more time
