@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -33,6 +34,9 @@ const (
 	// flushInterval is the longest an event waits for companions before
 	// its batch is committed; it bounds the live view's added latency.
 	flushInterval = 20 * time.Millisecond
+	// freeBlocks bounds the read blocks kept for reuse: a little more
+	// than one transaction's worth.
+	freeBlocks = maxBatchBytes/readBlock + 4
 	// maxWarnings is the number of invalid-line warnings logged per run;
 	// the rest are only counted.
 	maxWarnings = 10
@@ -54,10 +58,55 @@ type ingester struct {
 	invalid  int
 	unknown  int
 	dbErrs   int
+
+	// free holds read blocks that no batch uses any more, for the reader
+	// to fill again rather than allocate: a busy run reads hundreds of
+	// megabytes, and fresh memory for each block costs the garbage
+	// collector and the kernel more than the reads themselves.
+	free chan *block
+}
+
+// block is one read buffer of readBlock bytes, shared by the batches read
+// into it. It goes back to the free list once the reader has moved on and
+// every batch in it is stored, unless a batch's events went to the live
+// hub, which may still read them.
+type block struct {
+	data []byte
+	refs atomic.Int32
+	kept atomic.Bool
+}
+
+// newBlock returns a block of size bytes with one reference, for the
+// reader, reusing a free one when size is readBlock.
+func (g *ingester) newBlock(size int) *block {
+	var b *block
+	if size == readBlock {
+		select {
+		case b = <-g.free:
+			b.kept.Store(false)
+		default:
+		}
+	}
+	if b == nil {
+		b = &block{data: make([]byte, size)}
+	}
+	b.refs.Store(1)
+	return b
+}
+
+// release drops one reference to b and frees it after the last.
+func (g *ingester) release(b *block) {
+	if b.refs.Add(-1) != 0 || b.kept.Load() || len(b.data) != readBlock {
+		return
+	}
+	select {
+	case g.free <- b:
+	default:
+	}
 }
 
 func newIngester(q *Queue, r *store.Run, log *slog.Logger) *ingester {
-	return &ingester{q: q, run: r, log: log, seq: r.LastSeq}
+	return &ingester{q: q, run: r, log: log, seq: r.LastSeq, free: make(chan *block, freeBlocks)}
 }
 
 // lineBatch is a run of complete lines of the event stream, read and
@@ -65,6 +114,7 @@ func newIngester(q *Queue, r *store.Run, log *slog.Logger) *ingester {
 // database writes. buf is the stream's bytes as read, newlines included,
 // and is never written again once the batch is sent.
 type lineBatch struct {
+	blk  *block
 	buf  []byte
 	segs []segment
 	// lines is the number of lines in segs, valid or not.
@@ -158,10 +208,19 @@ func (b *lineBatch) addOutput(start, end int, h store.EventHeader) {
 // than maxEventLine.
 func (g *ingester) readLines(r io.Reader, out chan<- *lineBatch) {
 	defer close(out)
-	// buf holds the bytes not yet sent. Sent bytes stay in the array
+	// buf holds the bytes not yet sent. Sent bytes stay in the block
 	// before buf, which is only ever appended to, so batches never see
 	// their bytes change.
-	buf := make([]byte, 0, readBlock)
+	cur := g.newBlock(readBlock)
+	defer func() { g.release(cur) }()
+	buf := cur.data[:0]
+	// moveTo continues buf in a new block of size bytes.
+	moveTo := func(size int) {
+		next := g.newBlock(size)
+		buf = append(next.data[:0], buf...)
+		g.release(cur)
+		cur = next
+	}
 	skipping := false // inside a line longer than maxEventLine
 	segs := 0         // segments in the previous batch, to size the next
 	var sc store.OutputScanner
@@ -176,7 +235,7 @@ func (g *ingester) readLines(r io.Reader, out chan<- *lineBatch) {
 				}
 				skipping, buf = true, buf[:0]
 			} else {
-				buf = append(make([]byte, 0, min(2*cap(buf), maxEventLine+1)), buf...)
+				moveTo(min(2*cap(buf), maxEventLine+1))
 			}
 		}
 		n, err := r.Read(buf[len(buf):cap(buf)])
@@ -192,10 +251,12 @@ func (g *ingester) readLines(r io.Reader, out chan<- *lineBatch) {
 			if len(complete) > 0 {
 				batch := splitLines(complete, &sc, segs)
 				segs = len(batch.segs)
+				batch.blk = cur
+				cur.refs.Add(1)
 				out <- batch
 			}
 			if cap(buf)-len(buf) < readBlock/4 {
-				buf = append(make([]byte, 0, max(readBlock, 2*len(buf))), buf...)
+				moveTo(max(readBlock, 2*len(buf)))
 			}
 		}
 
@@ -238,13 +299,21 @@ func (g *ingester) writeLoop(ctx context.Context, in <-chan *lineBatch) {
 			}
 		}
 		timer.Stop()
-		g.flush(ctx, batches)
+		published := g.flush(ctx, batches)
+		for _, b := range batches {
+			if published {
+				b.blk.kept.Store(true)
+			}
+			g.release(b.blk)
+		}
+		clear(batches)
 	}
 }
 
 // flush stores the valid events of a batch, with their jobs and steps, in
-// one transaction, then hands the events to live viewers.
-func (g *ingester) flush(ctx context.Context, batches []*lineBatch) {
+// one transaction, then hands the events to live viewers. It reports
+// whether it did, since those events share the batches' buffers.
+func (g *ingester) flush(ctx context.Context, batches []*lineBatch) (published bool) {
 	ctx, cancel := cleanupCtx(ctx)
 	defer cancel()
 
@@ -272,7 +341,7 @@ func (g *ingester) flush(ctx context.Context, batches []*lineBatch) {
 		}
 	}
 	if events == 0 {
-		return
+		return false
 	}
 
 	err := g.q.prepared.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -299,7 +368,7 @@ func (g *ingester) flush(ctx context.Context, batches []*lineBatch) {
 	if err != nil {
 		g.dbErrs++
 		g.log.ErrorContext(ctx, "store run events", "events", events, "err", err)
-		return
+		return false
 	}
 
 	first := g.seq + 1
@@ -312,7 +381,9 @@ func (g *ingester) flush(ctx context.Context, batches []*lineBatch) {
 	// after this check reads these events from the store.
 	if live := g.q.opts.Live; live != nil && live.Watched(g.run.ID) {
 		live.Publish(g.run.ID, g.runEvents(batches, first))
+		return true
 	}
+	return false
 }
 
 // runEvents splits the stored segments of batches into events numbered

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/octavo-ci/octavo/plugin/store"
+	"github.com/octavo-ci/octavo/plugin/workspace"
 )
 
 // TestIngestSkipsInvalidLinesInBatch sends invalid lines between
@@ -148,5 +149,57 @@ func TestIngestSkipsPublishingUnwatchedRuns(t *testing.T) {
 	h.rec.mu.Unlock()
 	if published != 0 {
 		t.Errorf("published %d events of an unwatched run, want none", published)
+	}
+}
+
+// TestIngestKeepsEveryLineOfALongStream runs a step that prints 300,000
+// distinct lines, many read blocks' worth, and reads every stored event
+// back: read blocks are reused once stored, so a block reused too early
+// would show as wrong text. It runs once with a viewer and once without.
+func TestIngestKeepsEveryLineOfALongStream(t *testing.T) {
+	const n = 300_000
+	outputLine := func(i int) string {
+		stream := "stdout"
+		if i%7 == 0 {
+			stream = "stderr"
+		}
+		return fmt.Sprintf(`{"at_ms":%d,"type":"sh_output","job_id":"test","seq":1,"stream":"%s","line":"line %d"}`, 1764850000000+i/1000, stream, i)
+	}
+	script := "cat <<'EV'\n" + strings.Join(happyEvents[:3], "\n") + "\nEV\n" +
+		`awk 'BEGIN { for (i = 1; i <= ` + fmt.Sprint(n) + `; i++) { s = (i % 7 == 0) ? "stderr" : "stdout"; ` +
+		`printf "{\"at_ms\":%.0f,\"type\":\"sh_output\",\"job_id\":\"test\",\"seq\":1,\"stream\":\"%s\",\"line\":\"line %d\"}\n", 1764850000000 + int(i / 1000), s, i } }'` + "\n" +
+		"cat <<'EV'\n" + strings.Join(slices.Concat(happyEvents[4:], []string{runSuccess}), "\n") + "\nEV\n"
+
+	for _, watched := range []bool{true, false} {
+		t.Run(fmt.Sprintf("watched %v", watched), func(t *testing.T) {
+			h := newHarness(t, fakeRunner(t))
+			h.rec.unwatched = !watched
+			h.start()
+			r := h.waitFinal(h.push("main", map[string]string{workspace.PipelineFile: script}).RunID)
+			if r.State != store.RunComplete || r.LastSeq != n+6 {
+				t.Fatalf("run = %s with last_seq %d (%s), want complete with %d", r.State, r.LastSeq, r.Error, n+6)
+			}
+			for after := int64(3); after < n+3; {
+				evs, err := store.EventsAfter(t.Context(), h.st.DB, r.ID, after, 50_000)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, ev := range evs {
+					if ev.Seq > n+3 {
+						break
+					}
+					if want := outputLine(int(ev.Seq - 3)); ev.Data != want || ev.JobName != "test" || ev.Type != "sh_output" {
+						t.Fatalf("event %d = %s %s %s, want sh_output test %s", ev.Seq, ev.Type, ev.JobName, ev.Data, want)
+					}
+					after = ev.Seq
+				}
+			}
+			h.rec.mu.Lock()
+			published := len(h.rec.liveEvents[r.ID])
+			h.rec.mu.Unlock()
+			if watched && published != n+6 {
+				t.Errorf("published %d events to the viewer, want %d", published, n+6)
+			}
+		})
 	}
 }
