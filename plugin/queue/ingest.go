@@ -59,21 +59,20 @@ type ingester struct {
 	unknown  int
 	dbErrs   int
 
-	// free holds read blocks that no batch uses any more, for the reader
-	// to fill again rather than allocate: a busy run reads hundreds of
-	// megabytes, and fresh memory for each block costs the garbage
-	// collector and the kernel more than the reads themselves.
+	// free holds read blocks that no batch uses any more. The reader
+	// fills them again, so a run that prints hundreds of megabytes does
+	// not allocate a fresh block for every read.
 	free chan *block
 }
 
-// block is one read buffer of readBlock bytes, shared by the batches read
-// into it. It goes back to the free list once the reader has moved on and
-// every batch in it is stored, unless a batch's events went to the live
-// hub, which may still read them.
+// block is one read buffer, shared by the batches read into it. A block
+// of readBlock bytes goes back to the free list once the reader has moved
+// on and every batch in it is stored, unless a batch's events went to the
+// live hub, which may still read them.
 type block struct {
-	data []byte
-	refs atomic.Int32
-	kept atomic.Bool
+	data      []byte
+	refs      atomic.Int32
+	published atomic.Bool
 }
 
 // newBlock returns a block of size bytes with one reference, for the
@@ -83,7 +82,7 @@ func (g *ingester) newBlock(size int) *block {
 	if size == readBlock {
 		select {
 		case b = <-g.free:
-			b.kept.Store(false)
+			b.published.Store(false)
 		default:
 		}
 	}
@@ -96,7 +95,7 @@ func (g *ingester) newBlock(size int) *block {
 
 // release drops one reference to b and frees it after the last.
 func (g *ingester) release(b *block) {
-	if b.refs.Add(-1) != 0 || b.kept.Load() || len(b.data) != readBlock {
+	if b.refs.Add(-1) != 0 || b.published.Load() || len(b.data) != readBlock {
 		return
 	}
 	select {
@@ -302,7 +301,7 @@ func (g *ingester) writeLoop(ctx context.Context, in <-chan *lineBatch) {
 		published := g.flush(ctx, batches)
 		for _, b := range batches {
 			if published {
-				b.blk.kept.Store(true)
+				b.blk.published.Store(true)
 			}
 			g.release(b.blk)
 		}
