@@ -152,9 +152,14 @@ type decodedLine struct {
 func splitLines(complete []byte, sc *store.OutputScanner, sizeHint int) *lineBatch {
 	b := &lineBatch{buf: complete, segs: make([]segment, 0, max(sizeHint, 1))}
 	for start := 0; start < len(complete); {
-		if n, h, ok := sc.Next(complete[start:]); ok {
+		if n, ok := sc.Next(complete[start:]); ok {
 			b.lines++
-			b.addOutput(start, start+n, h)
+			if last := len(b.segs) - 1; last >= 0 && b.segs[last].extends(start, sc.Job()) {
+				seg := &b.segs[last]
+				seg.end, seg.count, seg.atMs = start+n, seg.count+1, sc.AtMs()
+			} else {
+				b.addOutput(start, start+n, sc.Last())
+			}
 			start += n + 1
 			continue
 		}
@@ -190,14 +195,18 @@ func (b *lineBatch) add(sc *store.OutputScanner, start, end int) {
 // addOutput adds the output line buf[start:end] to the run of output lines
 // before it, or starts a run.
 func (b *lineBatch) addOutput(start, end int, h store.EventHeader) {
-	if n := len(b.segs); n > 0 {
-		last := &b.segs[n-1]
-		if last.dec == nil && last.job == h.JobID && last.end+1 == start {
-			last.end, last.count, last.atMs = end, last.count+1, h.AtMs
-			return
-		}
+	if last := len(b.segs) - 1; last >= 0 && b.segs[last].extends(start, h.JobID) {
+		seg := &b.segs[last]
+		seg.end, seg.count, seg.atMs = end, seg.count+1, h.AtMs
+		return
 	}
 	b.segs = append(b.segs, segment{start: start, end: end, count: 1, job: h.JobID, typ: h.Type, atMs: h.AtMs})
+}
+
+// extends reports whether an output line of job starting at start can
+// join seg: seg is a run of job's output lines that ends right before it.
+func (seg *segment) extends(start int, job string) bool {
+	return seg.dec == nil && seg.end+1 == start && seg.job == job
 }
 
 // readLines reads r in blocks, splits off the complete lines, classifies

@@ -198,8 +198,8 @@ type OutputScanner struct {
 // Scan returns the header of line and whether [ScanEventHeader] accepts
 // it, with the same results.
 func (s *OutputScanner) Scan(line []byte) (EventHeader, bool) {
-	if n, h, ok := s.next(line, false); ok && n == len(line) {
-		return h, true
+	if n, ok := s.next(line, false); ok && n == len(line) {
+		return s.hdr, true
 	}
 	if h, _, value, ok := scanRunnerOutput(line, s.hdr.JobID); ok {
 		s.prefix = append(s.prefix[:0], line[:value+1]...)
@@ -211,28 +211,40 @@ func (s *OutputScanner) Scan(line []byte) (EventHeader, bool) {
 
 // Next checks the line at the start of buf, which ends with a newline,
 // with the shortcut only. When the line repeats the remembered part of the
-// last output line, it returns the line's length without the newline and
-// its header, exactly as [OutputScanner.Scan] of the line would. Otherwise
-// ok is false and the caller finds the line's end and calls Scan.
-func (s *OutputScanner) Next(buf []byte) (n int, h EventHeader, ok bool) {
+// last output line, it returns the line's length without the newline, and
+// [OutputScanner.Last] returns its header, exactly as [OutputScanner.Scan]
+// of the line would. Otherwise ok is false, and the caller finds the
+// line's end and calls Scan.
+func (s *OutputScanner) Next(buf []byte) (n int, ok bool) {
 	return s.next(buf, true)
 }
 
-func (s *OutputScanner) next(buf []byte, newline bool) (n int, h EventHeader, ok bool) {
+// Last returns the header of the line that Next accepted last. Its job
+// and at_ms are also available without a copy of the whole header, from
+// [OutputScanner.Job] and [OutputScanner.AtMs].
+func (s *OutputScanner) Last() EventHeader { return s.hdr }
+
+// Job returns the job_id of the line that Next accepted last.
+func (s *OutputScanner) Job() string { return s.hdr.JobID }
+
+// AtMs returns the at_ms of the line that Next accepted last.
+func (s *OutputScanner) AtMs() int64 { return s.hdr.AtMs }
+
+func (s *OutputScanner) next(buf []byte, newline bool) (n int, ok bool) {
 	p := len(s.prefix)
 	if p == 0 || len(buf) <= p || string(buf[:p]) != string(s.prefix) {
-		return 0, h, false
+		return 0, false
 	}
 	// The text's scan stops at a raw newline, because JSON strings
 	// cannot contain control characters, so it never runs past the line.
 	end, _, ok := scanString(buf, p-1)
 	if !ok || end >= len(buf) || buf[end] != '}' {
-		return 0, h, false
+		return 0, false
 	}
 	if newline && (end+1 >= len(buf) || buf[end+1] != '\n') {
-		return 0, h, false
+		return 0, false
 	}
-	return end + 1, s.hdr, true
+	return end + 1, true
 }
 
 // internType returns the event types the runner writes without allocating.

@@ -133,8 +133,12 @@ func checkOutputScanner(t *testing.T, lines []string) {
 		if ok != wantOK || got != want {
 			t.Errorf("line %d %q: Scan = %+v, %v; want %+v, %v", i, line, got, ok, want, wantOK)
 		}
-		if n, h, ok := byBuf.Next(buf); ok {
+		if n, ok := byBuf.Next(buf); ok {
 			shortcuts++
+			h := byBuf.Last()
+			if byBuf.Job() != h.JobID || byBuf.AtMs() != h.AtMs {
+				t.Errorf("line %d: Job, AtMs = %q, %d; want them as in Last, %+v", i, byBuf.Job(), byBuf.AtMs(), h)
+			}
 			if n != len(line) || !wantOK || h != want {
 				t.Errorf("line %d %q: Next = %d, %+v; want %d, %+v, %v", i, line, n, h, len(line), want, wantOK)
 			}
