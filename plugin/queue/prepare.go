@@ -53,15 +53,11 @@ func (q *Queue) prepareRun(ctx context.Context, id uint) {
 	}
 	log := q.log.With("run_id", r.ID, "repo", r.Repo.FullName, "sha", r.SHA)
 
-	if err := q.opts.Workspaces.Fetch(ctx, r.Repo.FullName, r.Repo.CloneURL, r.SHA); err != nil {
+	has, err := q.opts.Workspaces.Lookup(ctx, r.Repo.FullName, r.Repo.CloneURL, r.SHA, workspace.PipelineFile)
+	if err != nil {
 		// The worker fetches again and fails the run as clone-failed if
 		// the forge is still unreachable then.
-		log.WarnContext(ctx, "fetch mirror before the run", "err", err)
-		return
-	}
-	has, err := q.opts.Workspaces.HasFile(ctx, r.Repo.FullName, r.SHA, workspace.PipelineFile)
-	if err != nil {
-		log.WarnContext(ctx, "look up pipeline file", "err", err)
+		log.WarnContext(ctx, "fetch mirror and look up pipeline file", "err", err)
 		return
 	}
 

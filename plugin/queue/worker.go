@@ -182,18 +182,6 @@ func (q *Queue) watchState(ctx context.Context, id uint, cancel context.CancelCa
 // materialise fetches the mirror, checks the pipeline file and checks the
 // commit out into dir/src. It returns "" when the commit has no pipeline.
 func (q *Queue) materialise(ctx context.Context, r *store.Run, dir string) (string, error) {
-	ws := q.opts.Workspaces
-	if err := ws.Fetch(ctx, r.Repo.FullName, r.Repo.CloneURL, r.SHA); err != nil {
-		return "", err
-	}
-	has, err := ws.HasFile(ctx, r.Repo.FullName, r.SHA, workspace.PipelineFile)
-	if err != nil {
-		return "", err
-	}
-	if !has {
-		return "", nil
-	}
-
 	if err := os.RemoveAll(dir); err != nil {
 		return "", fmt.Errorf("clear run folder: %w", err)
 	}
@@ -201,7 +189,8 @@ func (q *Queue) materialise(ctx context.Context, r *store.Run, dir string) (stri
 		return "", fmt.Errorf("create run folder: %w", err)
 	}
 	src := filepath.Join(dir, "src")
-	if err := ws.Checkout(ctx, r.Repo.FullName, r.SHA, src); err != nil {
+	has, err := q.opts.Workspaces.Materialise(ctx, r.Repo.FullName, r.Repo.CloneURL, r.SHA, workspace.PipelineFile, src)
+	if err != nil || !has {
 		return "", err
 	}
 	return src, nil

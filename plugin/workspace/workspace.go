@@ -8,8 +8,8 @@ package workspace
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"os/exec"
@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // PipelineFile is the path of the pipeline inside a repository.
@@ -35,8 +36,22 @@ type Manager struct {
 	token string
 	git   string
 
-	mu    sync.Mutex
-	locks map[string]*sync.Mutex
+	mu      sync.Mutex
+	mirrors map[string]*mirrorState
+}
+
+// mirrorState is what a Manager keeps about one repository's mirror.
+type mirrorState struct {
+	// mu serialises the clone and the fetches of the mirror.
+	mu sync.Mutex
+	// origin is the URL that this Manager last cloned the mirror from or
+	// set as its remote, so an unchanged URL costs no git process. It is
+	// "" until then, and guarded by mu.
+	origin string
+	// fetches counts completed clones and fetches. A caller that found a
+	// commit missing before it took mu compares the count to learn whether
+	// the mirror changed while it waited.
+	fetches atomic.Uint64
 }
 
 // New returns a Manager that keeps mirrors under dataDir/mirrors and run
@@ -44,7 +59,7 @@ type Manager struct {
 // It is sent only to clone URLs with forgeURL's scheme and host, so with a
 // nil forgeURL it is never sent.
 func New(dataDir string, forgeURL *url.URL, token string) *Manager {
-	return &Manager{root: dataDir, forge: forgeURL, token: token, git: "git", locks: map[string]*sync.Mutex{}}
+	return &Manager{root: dataDir, forge: forgeURL, token: token, git: "git", mirrors: map[string]*mirrorState{}}
 }
 
 // namePattern matches one part of OWNER/NAME as Gitea and Forgejo allow
@@ -88,46 +103,85 @@ func (m *Manager) RunDir(runID uint) string {
 	return filepath.Join(m.root, "runs", strconv.FormatUint(uint64(runID), 10))
 }
 
-func (m *Manager) repoLock(fullName string) *sync.Mutex {
+func (m *Manager) mirrorState(fullName string) *mirrorState {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	l, ok := m.locks[fullName]
+	st, ok := m.mirrors[fullName]
 	if !ok {
-		l = &sync.Mutex{}
-		m.locks[fullName] = l
+		st = &mirrorState{}
+		m.mirrors[fullName] = st
 	}
-	return l
+	return st
 }
 
 // Fetch makes sure the mirror of fullName holds the commit sha: it clones
-// the mirror on first use and fetches when the commit is missing. Object
-// format (SHA-1 or SHA-256) follows the remote.
+// the mirror on first use and fetches when the commit is missing. With an
+// empty sha it always fetches. Object format (SHA-1 or SHA-256) follows
+// the remote.
 func (m *Manager) Fetch(ctx context.Context, fullName, cloneURL, sha string) error {
+	_, _, err := m.fetch(ctx, fullName, cloneURL, sha, "")
+	return err
+}
+
+// fetch is [Manager.Fetch] that also looks up path at sha while it checks
+// for the commit. It returns that lookup with current true when no clone
+// or fetch followed it. With current false the caller must look again.
+func (m *Manager) fetch(ctx context.Context, fullName, cloneURL, sha, path string) (found presence, current bool, err error) {
 	if cloneURL == "" {
-		return fmt.Errorf("fetch %s: repository has no clone URL", fullName)
+		return presence{}, false, fmt.Errorf("fetch %s: repository has no clone URL", fullName)
 	}
 	if err := checkArgs(fullName, cloneURL, sha); err != nil {
-		return fmt.Errorf("fetch: %w", err)
+		return presence{}, false, fmt.Errorf("fetch: %w", err)
 	}
-	l := m.repoLock(fullName)
-	l.Lock()
-	defer l.Unlock()
-
 	dir := m.MirrorDir(fullName)
-	if _, err := os.Stat(filepath.Join(dir, "HEAD")); err != nil {
-		return m.offForgeHint(cloneURL, m.cloneMirror(ctx, fullName, cloneURL, dir))
-	}
-	if sha != "" && m.hasCommit(ctx, dir, sha) {
-		return nil
+	st := m.mirrorState(fullName)
+
+	// Look before taking the lock, so a commit already in the mirror
+	// does not wait for a fetch of another commit of the same repository.
+	seen := st.fetches.Load()
+	if sha != "" && mirrorExists(dir) {
+		found, err := m.lookup(ctx, dir, sha, path)
+		if err != nil || found.commit {
+			return found, err == nil, err
+		}
 	}
 
-	if _, err := m.run(ctx, cloneURL, "--git-dir", dir, "remote", "set-url", "--", "origin", cloneURL); err != nil {
-		return fmt.Errorf("set mirror remote of %s: %w", fullName, err)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if !mirrorExists(dir) {
+		if err := m.cloneMirror(ctx, fullName, cloneURL, dir); err != nil {
+			return presence{}, false, m.offForgeHint(cloneURL, err)
+		}
+		st.origin = cloneURL
+		st.fetches.Add(1)
+		return presence{}, false, nil
+	}
+	if sha != "" && st.fetches.Load() != seen {
+		// Another caller fetched while this one waited for the lock.
+		found, err := m.lookup(ctx, dir, sha, path)
+		if err != nil || found.commit {
+			return found, err == nil, err
+		}
+	}
+
+	if st.origin != cloneURL {
+		if _, err := m.run(ctx, cloneURL, "--git-dir", dir, "remote", "set-url", "--", "origin", cloneURL); err != nil {
+			return presence{}, false, fmt.Errorf("set mirror remote of %s: %w", fullName, err)
+		}
+		st.origin = cloneURL
 	}
 	if _, err := m.run(ctx, cloneURL, "--git-dir", dir, "fetch", "--quiet", "--prune", "--force", "origin"); err != nil {
-		return m.offForgeHint(cloneURL, fmt.Errorf("fetch mirror of %s: %w", fullName, err))
+		return presence{}, false, m.offForgeHint(cloneURL, fmt.Errorf("fetch mirror of %s: %w", fullName, err))
 	}
-	return nil
+	st.fetches.Add(1)
+	return presence{}, false, nil
+}
+
+// mirrorExists reports whether dir is a mirror. A mirror appears by a
+// rename once its clone is complete, so the check needs no lock.
+func mirrorExists(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, "HEAD"))
+	return err == nil
 }
 
 func (m *Manager) cloneMirror(ctx context.Context, fullName, cloneURL, dir string) error {
@@ -138,55 +192,12 @@ func (m *Manager) cloneMirror(ctx context.Context, fullName, cloneURL, dir strin
 	if err := os.RemoveAll(tmp); err != nil {
 		return fmt.Errorf("remove stale mirror of %s: %w", fullName, err)
 	}
-	if _, err := m.run(ctx, cloneURL, "clone", "--quiet", "--mirror", "--", cloneURL, tmp); err != nil {
+	if _, err := m.run(ctx, cloneURL, "clone", "--quiet", "--mirror", "--template=", "--", cloneURL, tmp); err != nil {
 		_ = os.RemoveAll(tmp)
 		return fmt.Errorf("clone mirror of %s: %w", fullName, err)
 	}
 	if err := os.Rename(tmp, dir); err != nil {
 		return fmt.Errorf("move mirror of %s in place: %w", fullName, err)
-	}
-	return nil
-}
-
-func (m *Manager) hasCommit(ctx context.Context, dir, sha string) bool {
-	_, err := m.run(ctx, "", "--git-dir", dir, "cat-file", "-e", sha+"^{commit}")
-	return err == nil
-}
-
-// HasFile reports whether the commit sha of the fetched mirror contains
-// path. It returns an error when the commit itself is missing.
-func (m *Manager) HasFile(ctx context.Context, fullName, sha, path string) (bool, error) {
-	if err := checkArgs(fullName, "", sha); err != nil {
-		return false, fmt.Errorf("look up %s: %w", path, err)
-	}
-	dir := m.MirrorDir(fullName)
-	if !m.hasCommit(ctx, dir, sha) {
-		return false, fmt.Errorf("look up %s in %s: commit %s not in the mirror", path, fullName, sha)
-	}
-	_, err := m.run(ctx, "", "--git-dir", dir, "cat-file", "-e", sha+":"+path)
-	if err == nil {
-		return true, nil
-	}
-	var exitErr *exec.ExitError
-	if errors.As(err, &exitErr) {
-		return false, nil
-	}
-	return false, fmt.Errorf("look up %s in %s at %s: %w", path, fullName, sha, err)
-}
-
-// Checkout materialises commit sha of the mirror into dir, which must not
-// exist yet. The checkout borrows the mirror's objects, so it is fast and
-// small; remove it with [os.RemoveAll] after the run.
-func (m *Manager) Checkout(ctx context.Context, fullName, sha, dir string) error {
-	if err := checkArgs(fullName, "", sha); err != nil {
-		return fmt.Errorf("check out: %w", err)
-	}
-	mirror := m.MirrorDir(fullName)
-	if _, err := m.run(ctx, "", "clone", "--quiet", "--shared", "--no-checkout", "--", mirror, dir); err != nil {
-		return fmt.Errorf("clone %s into run folder: %w", fullName, err)
-	}
-	if _, err := m.run(ctx, "", "-C", dir, "checkout", "--quiet", "--detach", sha); err != nil {
-		return fmt.Errorf("check out %s of %s: %w", sha, fullName, err)
 	}
 	return nil
 }
@@ -198,7 +209,14 @@ func (m *Manager) Checkout(ctx context.Context, fullName, sha, dir string) error
 // root.
 // Errors carry git's truncated stderr with the token redacted.
 func (m *Manager) run(ctx context.Context, remote string, args ...string) ([]byte, error) {
+	return m.runInput(ctx, nil, remote, args...)
+}
+
+// runInput is [Manager.run] with stdin as git's standard input; nil
+// stdin reads nothing.
+func (m *Manager) runInput(ctx context.Context, stdin io.Reader, remote string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, m.git, args...)
+	cmd.Stdin = stdin
 	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=true", "LC_ALL=C")
 	if remote != "" && m.token != "" && m.onForge(remote) {
 		key, err := headerKey(remote)
