@@ -67,7 +67,7 @@ func (m *Manager) Materialise(ctx context.Context, fullName, cloneURL, sha, path
 // cloneRun clones the mirror into dir without a working tree. --shared
 // borrows the mirror's objects through an alternates file, so the run's
 // refs stay its own. --template= skips copying the sample hooks, which
-// took about a third of the clone's 15 ms when measured with git 2.39.
+// cost about 4 of 15 ms per clone (median of 40, git 2.39, 2-CPU VM).
 func (m *Manager) cloneRun(ctx context.Context, fullName, dir string) error {
 	mirror := m.MirrorDir(fullName)
 	if _, err := m.run(ctx, "", "clone", "--quiet", "--shared", "--no-checkout", "--template=", "--", mirror, dir); err != nil {

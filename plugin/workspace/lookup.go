@@ -7,15 +7,15 @@ import (
 	"strings"
 )
 
-// presence is what one lookup found in a mirror: the commit, and the path
-// inside it.
+// presence is the result of one lookup in a mirror: whether the commit
+// exists, and whether the path exists inside it.
 type presence struct {
 	commit bool
 	file   bool
 }
 
 // lookup checks with one git cat-file --batch-check process whether the
-// mirror at dir holds the commit sha and, when path is not empty, whether
+// mirror at dir contains the commit sha and, when path is not empty, whether
 // that commit contains path. An error means git failed, not that an
 // object is missing.
 func (m *Manager) lookup(ctx context.Context, dir, sha, path string) (presence, error) {
@@ -68,7 +68,7 @@ func (m *Manager) HasFile(ctx context.Context, fullName, sha, path string) (bool
 }
 
 // Lookup does [Manager.Fetch] and [Manager.HasFile] with as few git
-// processes as it can: one when the mirror already holds sha. It returns
+// processes as it can: one when the mirror already contains sha. It returns
 // an error when the commit is still missing after the fetch.
 func (m *Manager) Lookup(ctx context.Context, fullName, cloneURL, sha, path string) (bool, error) {
 	if err := checkCommitArgs(fullName, sha, path); err != nil {

@@ -40,7 +40,7 @@ type Manager struct {
 	mirrors map[string]*mirrorState
 }
 
-// mirrorState is what a Manager keeps about one repository's mirror.
+// mirrorState is the state a Manager keeps for one repository's mirror.
 type mirrorState struct {
 	// mu serialises the clone and the fetches of the mirror.
 	mu sync.Mutex
