@@ -2,7 +2,6 @@ package workspace
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 )
@@ -25,43 +24,87 @@ func (m *Manager) Checkout(ctx context.Context, fullName, sha, dir string) error
 // and leaves no dir when the commit lacks path. It returns an error when
 // the commit is missing after the fetch.
 //
-// Materialise starts fewer git processes than the three calls in a row,
-// and after a fetch it runs the lookup and the clone at the same time.
+// Materialise starts fewer git processes than the three calls in a row.
+// Once the mirror's refs are fetched, it clones while it looks up the
+// commit, because the clone copies only refs and the borrowed objects are
+// read at checkout.
 func (m *Manager) Materialise(ctx context.Context, fullName, cloneURL, sha, path, dir string) (bool, error) {
 	if err := checkCommitArgs(fullName, sha, path); err != nil {
 		return false, fmt.Errorf("materialise %s: %w", path, err)
 	}
-	found, current, err := m.fetch(ctx, fullName, cloneURL, sha, path)
+	var clone *backgroundClone
+	defer func() {
+		// Only a clone that Materialise did not hand to checkoutRun is
+		// still set here.
+		if clone != nil {
+			_ = clone.discard()
+		}
+	}()
+	found, current, err := m.fetch(ctx, fullName, cloneURL, sha, path, func() {
+		clone = m.startClone(ctx, fullName, dir)
+	})
 	if err != nil {
 		return false, err
 	}
-	if current {
-		if !found.file {
-			return false, nil
+
+	if !current {
+		// The mirror changed after any lookup and any clone started
+		// during fetch, so start both again.
+		if clone != nil {
+			if err := clone.discard(); err != nil {
+				return false, err
+			}
 		}
+		clone = m.startClone(ctx, fullName, dir)
+		has, err := m.HasFile(ctx, fullName, sha, path)
+		if err != nil {
+			return false, err
+		}
+		found = presence{commit: true, file: has}
+	}
+	if !found.file {
+		return false, nil
+	}
+
+	if clone == nil {
 		return true, m.Checkout(ctx, fullName, sha, dir)
 	}
-
-	// The clone copies only the mirror's refs, which the fetch has
-	// already updated, so it need not wait for the lookup.
-	cloneCtx, cancelClone := context.WithCancel(ctx)
-	defer cancelClone()
-	cloned := make(chan error, 1)
-	go func() { cloned <- m.cloneRun(cloneCtx, fullName, dir) }()
-
-	has, err := m.HasFile(ctx, fullName, sha, path)
-	if err != nil || !has {
-		cancelClone()
-		<-cloned
-		if rmErr := os.RemoveAll(dir); rmErr != nil {
-			return false, errors.Join(err, fmt.Errorf("remove unused checkout of %s: %w", fullName, rmErr))
-		}
-		return false, err
-	}
-	if err := <-cloned; err != nil {
+	started := clone
+	clone = nil
+	if err := started.wait(); err != nil {
 		return false, err
 	}
 	return true, m.checkoutRun(ctx, fullName, sha, dir)
+}
+
+// backgroundClone is a [Manager.cloneRun] running in its own goroutine.
+type backgroundClone struct {
+	dir    string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func (m *Manager) startClone(ctx context.Context, fullName, dir string) *backgroundClone {
+	ctx, cancel := context.WithCancel(ctx)
+	c := &backgroundClone{dir: dir, cancel: cancel, done: make(chan error, 1)}
+	go func() { c.done <- m.cloneRun(ctx, fullName, dir) }()
+	return c
+}
+
+// wait returns the clone's error once it has finished.
+func (c *backgroundClone) wait() error {
+	defer c.cancel()
+	return <-c.done
+}
+
+// discard stops the clone and removes its folder.
+func (c *backgroundClone) discard() error {
+	c.cancel()
+	<-c.done
+	if err := os.RemoveAll(c.dir); err != nil {
+		return fmt.Errorf("remove unused checkout: %w", err)
+	}
+	return nil
 }
 
 // cloneRun clones the mirror into dir without a working tree. --shared

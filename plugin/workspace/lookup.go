@@ -74,7 +74,7 @@ func (m *Manager) Lookup(ctx context.Context, fullName, cloneURL, sha, path stri
 	if err := checkCommitArgs(fullName, sha, path); err != nil {
 		return false, fmt.Errorf("look up %s: %w", path, err)
 	}
-	found, current, err := m.fetch(ctx, fullName, cloneURL, sha, path)
+	found, current, err := m.fetch(ctx, fullName, cloneURL, sha, path, nil)
 	if err != nil {
 		return false, err
 	}

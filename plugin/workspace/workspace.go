@@ -119,14 +119,16 @@ func (m *Manager) mirrorState(fullName string) *mirrorState {
 // empty sha it always fetches. Object format (SHA-1 or SHA-256) follows
 // the remote.
 func (m *Manager) Fetch(ctx context.Context, fullName, cloneURL, sha string) error {
-	_, _, err := m.fetch(ctx, fullName, cloneURL, sha, "")
+	_, _, err := m.fetch(ctx, fullName, cloneURL, sha, "", nil)
 	return err
 }
 
 // fetch is [Manager.Fetch] that also looks up path at sha while it checks
 // for the commit. It returns that lookup with current true when no clone
 // or fetch followed it. With current false the caller must look again.
-func (m *Manager) fetch(ctx context.Context, fullName, cloneURL, sha, path string) (found presence, current bool, err error) {
+// When another caller's fetch ends while this one waits for the lock,
+// fetch calls refreshed, unless it is nil, just before it looks again.
+func (m *Manager) fetch(ctx context.Context, fullName, cloneURL, sha, path string, refreshed func()) (found presence, current bool, err error) {
 	if cloneURL == "" {
 		return presence{}, false, fmt.Errorf("fetch %s: repository has no clone URL", fullName)
 	}
@@ -158,6 +160,9 @@ func (m *Manager) fetch(ctx context.Context, fullName, cloneURL, sha, path strin
 	}
 	if sha != "" && st.fetches.Load() != seen {
 		// Another caller fetched while this one waited for the lock.
+		if refreshed != nil {
+			refreshed()
+		}
 		found, err := m.lookup(ctx, dir, sha, path)
 		if err != nil || found.commit {
 			return found, err == nil, err
