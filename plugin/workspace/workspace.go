@@ -47,6 +47,8 @@ type mirrorState struct {
 	// origin is the URL that this Manager last cloned the mirror from or
 	// set as its remote, so an unchanged URL costs no git process. It is
 	// "" until then, and guarded by mu.
+	// NOTE: a URL changed in the mirror's config by hand stays in use
+	// until the process restarts or the clone URL changes.
 	origin string
 	// fetches counts completed clones and fetches. A caller that found a
 	// commit missing before it took mu compares the count to learn whether
