@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/octavo-ci/octavo/plugin/workspace/gittest"
 )
@@ -209,5 +210,68 @@ func TestHasFileRejectsInvalidPaths(t *testing.T) {
 		if _, err := m.HasFile(t.Context(), "acme/app", sha, path); err == nil || !strings.Contains(err.Error(), "invalid path") {
 			t.Errorf("HasFile(%q) error = %v, want an invalid path error", path, err)
 		}
+	}
+}
+
+// TestMaterialiseAfterUnrelatedFetch covers a caller that waits for
+// another caller's fetch which does not bring its commit. The clone it
+// starts during that wait has the refs from before its own fetch, so it
+// must be discarded, or else the checkout's origin/main misses the pushed
+// commit.
+func TestMaterialiseAfterUnrelatedFetch(t *testing.T) {
+	repo := gittest.NewRepo(t, "sha1")
+	repo.Commit("first", map[string]string{PipelineFile: "job()\n"})
+	srv := gittest.Serve(t, t.TempDir(), "")
+	cloneURL := srv.Publish(t, repo, "acme/app")
+	m := New(t.TempDir(), mustURL(t, srv.URL+"/"), "")
+	if err := m.Fetch(t.Context(), "acme/app", cloneURL, ""); err != nil {
+		t.Fatalf("first Fetch: %v", err)
+	}
+	sha := repo.Commit("pushed", map[string]string{"counter": "1\n"})
+	srv.Publish(t, repo, "acme/app")
+
+	// A git wrapper creates the file looked at the first lookup, which
+	// tells the test that Materialise has looked and now waits for the
+	// lock.
+	looked := filepath.Join(t.TempDir(), "looked")
+	wrapper := filepath.Join(t.TempDir(), "git")
+	script := "#!/bin/sh\ncase \" $* \" in *\" cat-file \"*) touch '" + looked + "';; esac\nexec git \"$@\"\n"
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m.git = wrapper
+
+	st := m.mirrorState("acme/app")
+	st.mu.Lock()
+	dir := filepath.Join(t.TempDir(), "src")
+	type result struct {
+		has bool
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		has, err := m.Materialise(t.Context(), "acme/app", cloneURL, sha, PipelineFile, dir)
+		done <- result{has, err}
+	}()
+
+	deadline := time.Now().Add(10 * time.Second)
+	for _, err := os.Stat(looked); err != nil; _, err = os.Stat(looked) {
+		if time.Now().After(deadline) {
+			st.mu.Unlock()
+			t.Fatal("Materialise made no lookup within 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Stand in for another caller's fetch that did not bring sha.
+	st.fetches.Add(1)
+	st.mu.Unlock()
+
+	got := <-done
+	if got.err != nil || !got.has {
+		t.Fatalf("Materialise = %v, %v, want true, nil", got.has, got.err)
+	}
+	checkCheckout(t, m, dir, sha)
+	if main := gittest.Git(t, dir, "rev-parse", "refs/remotes/origin/main"); main != sha {
+		t.Errorf("checkout origin/main = %s, want the pushed commit %s", main, sha)
 	}
 }
