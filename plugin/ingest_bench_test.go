@@ -20,53 +20,81 @@ job("test", inputs = ["octavo/push"], run = test)
 `
 
 // BenchmarkIngestMillionLines compares one run of a 1,000,000-line step
-// through the sidecar (checkout, runner, live ingestion into SQLite) with
-// the same runner writing its events to a file. Reported metrics: the
-// sidecar's seconds per run, the runner's alone, their ratio, and the CPU
-// seconds the sidecar process used per run.
+// through the sidecar (webhook, fetch, checkout, runner, live ingestion
+// into SQLite, until the run is final) with the same runner writing its
+// events to a file. Every iteration pushes a new commit to a repository
+// that already has a mirror, as pushes to a repository using Octavo do.
+// Reported metrics: the sidecar's seconds per run, the runner's alone,
+// their ratio, and the CPU seconds the sidecar process used per run.
 func BenchmarkIngestMillionLines(b *testing.B) {
 	s, _ := newTestServer(b, map[string]string{"OCTAVO_LOG_LEVEL": "info"})
 	start(b, s)
 	repo := newForgeRepo(b, "acme/big")
-	sha, before := repo.commitAndPush(b, "big output", map[string]string{".octavo/ci.star": millionLinePipeline})
-
-	// Baseline: the runner alone on a checkout, events to a file.
 	work := b.TempDir()
-	checkout := filepath.Join(work, "src")
-	if out, err := exec.Command("git", "clone", "--quiet", repo.Dir, checkout).CombinedOutput(); err != nil {
-		b.Fatalf("clone: %v\n%s", err, out)
-	}
-	push := filepath.Join(work, "push.json")
-	if err := os.WriteFile(push, []byte(`{"sha":"`+sha+`","ref":"refs/heads/main","branch":"main"}`), 0o600); err != nil {
-		b.Fatal(err)
-	}
 
-	var alone, whole, sidecarCPU time.Duration
-	b.ResetTimer()
-	for i := range b.N {
-		events := filepath.Join(work, "events.jsonl")
-		t0 := time.Now()
-		cmd := exec.Command(runnerPath, "run", "--workspace", checkout, "--events", events, "--source", "octavo/push="+push)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			b.Fatalf("runner alone: %v\n%s", err, out)
-		}
-		alone += time.Since(t0)
-
-		body := pushBody(b, repo.name, repo.cloneURL, "refs/heads/main", before, sha, "big output")
-		req := signedRequest(b, "/hooks", "push", body, hookSecret)
-		req.Header.Set("X-Gitea-Delivery", "bench-ingest-"+itoa(uint(i)))
-		t0 = time.Now()
-		cpu0 := processCPU(b)
+	// push commits the pipeline with a new file, so every push brings a
+	// new commit to fetch, and delivers its webhook.
+	deliveries := 0
+	push := func() (sha string, reply *http.Request) {
+		deliveries++
+		sha, before := repo.commitAndPush(b, "big output", map[string]string{
+			".octavo/ci.star": millionLinePipeline,
+			"push.txt":        itoa(uint(deliveries)),
+		})
+		req := signedRequest(b, "/hooks", "push", pushBody(b, repo.name, repo.cloneURL, "refs/heads/main", before, sha, "big output"), hookSecret)
+		req.Header.Set("X-Gitea-Delivery", "bench-ingest-"+itoa(uint(deliveries)))
+		return sha, req
+	}
+	run := func(req *http.Request) *store.Run {
 		code, out := serveHTTP(s.Handler(), req)
 		if code != http.StatusAccepted {
 			b.Fatalf("push = %d %s", code, out)
 		}
 		r := waitRunClosely(b, s, decodeReply(b, out).RunID)
-		whole += time.Since(t0)
-		sidecarCPU += processCPU(b) - cpu0
 		if r.State != store.RunComplete || r.LastSeq < 1_000_000 {
 			b.Fatalf("run = %s with %d events (%s), want complete with over 1,000,000", r.State, r.LastSeq, r.Error)
 		}
+		return r
+	}
+	// The first run clones the mirror.
+	_, req := push()
+	run(req)
+
+	var alone, whole, sidecarCPU time.Duration
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		sha, req := push()
+		// Baseline: the runner alone on a checkout, events to a file.
+		checkout := filepath.Join(work, "src-"+sha)
+		if out, err := exec.Command("git", "clone", "--quiet", repo.Dir, checkout).CombinedOutput(); err != nil {
+			b.Fatalf("clone: %v\n%s", err, out)
+		}
+		payload := filepath.Join(work, "push.json")
+		if err := os.WriteFile(payload, []byte(`{"sha":"`+sha+`","ref":"refs/heads/main","branch":"main"}`), 0o600); err != nil {
+			b.Fatal(err)
+		}
+		events := filepath.Join(work, "events.jsonl")
+		// Write back what earlier iterations left dirty, such as the last
+		// 100 MB event file, so neither side pays for it.
+		syscall.Sync()
+		b.StartTimer()
+
+		t0 := time.Now()
+		cmd := exec.Command(runnerPath, "run", "--workspace", checkout, "--events", events, "--source", "octavo/push="+payload)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("runner alone: %v\n%s", err, out)
+		}
+		alone += time.Since(t0)
+
+		b.StopTimer()
+		syscall.Sync()
+		b.StartTimer()
+		t0 = time.Now()
+		cpu0 := processCPU(b)
+		run(req)
+		whole += time.Since(t0)
+		sidecarCPU += processCPU(b) - cpu0
 	}
 	b.StopTimer()
 	b.ReportMetric(whole.Seconds()/float64(b.N), "sidecar_s/run")
