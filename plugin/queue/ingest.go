@@ -34,9 +34,13 @@ const (
 	// flushInterval is the longest an event waits for companions before
 	// its batch is committed; it bounds the live view's added latency.
 	flushInterval = 20 * time.Millisecond
-	// freeBlocks bounds the read blocks kept for reuse: a little more
-	// than one transaction's worth.
-	freeBlocks = maxBatchBytes/readBlock + 4
+	// readAhead is how many batches the reader may read ahead of the
+	// writer. With one transaction's worth in the writer, this bounds a
+	// run's buffered stream to about 8 MiB besides the pipe.
+	readAhead = maxBatchBytes / readBlock
+	// freeBlocks bounds the read blocks kept for reuse: as many as can be
+	// in use at once.
+	freeBlocks = readAhead + maxBatchBytes/readBlock
 	// maxWarnings is the number of invalid-line warnings logged per run;
 	// the rest are only counted.
 	maxWarnings = 10
@@ -63,6 +67,8 @@ type ingester struct {
 	// fills them again, so a run that prints hundreds of megabytes does
 	// not allocate a fresh block for every read.
 	free chan *block
+	// chunks is kept from one transaction to the next for its buffers.
+	chunks *store.ChunkWriter
 }
 
 // block is one read buffer, shared by the batches read into it. A block
@@ -353,7 +359,11 @@ func (g *ingester) flush(ctx context.Context, batches []*lineBatch) (published b
 	}
 
 	err := g.q.prepared.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		w := store.NewChunkWriter(tx, g.run.ID)
+		if g.chunks == nil {
+			g.chunks = store.NewChunkWriter(tx, g.run.ID)
+		}
+		w := g.chunks
+		w.Reset(tx)
 		next := g.seq + 1
 		for _, b := range batches {
 			for _, seg := range b.segs {

@@ -79,7 +79,7 @@ func (q *Queue) runRunner(ctx context.Context, r *store.Run, dir, src string, lo
 	}()
 
 	ing := newIngester(q, r, log)
-	lines := make(chan *lineBatch, 64)
+	lines := make(chan *lineBatch, readAhead)
 	written := make(chan struct{})
 	stdoutPipe, stderrPipe := &watchedPipe{f: stdoutR}, &watchedPipe{f: stderrR}
 	go ing.readLines(stdoutPipe, lines)

@@ -278,7 +278,8 @@ func TestReadsSnappyChunks(t *testing.T) {
 // TestChunkWriterJoinsAndSplitsParts adds parts of several lines as
 // ingestion does: small parts of one job join one chunk, a part larger
 // than a chunk is split at line breaks, a line larger than a chunk stands
-// alone, and a new job or a gap in the numbering starts a chunk.
+// alone, a new job starts a chunk, and the writer carries on in a second
+// transaction after Reset.
 func TestChunkWriterJoinsAndSplitsParts(t *testing.T) {
 	s := openTestStore(t, filepath.Join(t.TempDir(), "octavo.db"))
 	runID, all := chunkedRun(t, s)
@@ -310,21 +311,28 @@ func TestChunkWriterJoinsAndSplitsParts(t *testing.T) {
 
 	var want []string
 	var texts [][]byte
-	err := s.DB.Transaction(func(tx *gorm.DB) error {
-		w := NewChunkWriter(tx, runID)
-		for _, p := range parts {
-			text := []byte(strings.Join(p.lines, "\n"))
-			texts = append(texts, text)
-			if err := w.Add(next, p.job, text, len(p.lines)); err != nil {
-				return err
+	var w *ChunkWriter
+	// The last part goes in a second transaction, through the same writer.
+	for _, batch := range [][]part{parts[:len(parts)-1], parts[len(parts)-1:]} {
+		err := s.DB.Transaction(func(tx *gorm.DB) error {
+			if w == nil {
+				w = NewChunkWriter(tx, runID)
 			}
-			next += int64(len(p.lines))
-			want = append(want, p.lines...)
+			w.Reset(tx)
+			for _, p := range batch {
+				text := []byte(strings.Join(p.lines, "\n"))
+				texts = append(texts, text)
+				if err := w.Add(next, p.job, text, len(p.lines)); err != nil {
+					return err
+				}
+				next += int64(len(p.lines))
+				want = append(want, p.lines...)
+			}
+			return w.Close()
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
-		return w.Close()
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	for i, p := range parts {
 		if string(texts[i]) != strings.Join(p.lines, "\n") {

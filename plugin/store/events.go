@@ -61,6 +61,12 @@ func NewChunkWriter(tx *gorm.DB, runID uint) *ChunkWriter {
 	return &ChunkWriter{tx: tx, runID: runID}
 }
 
+// Reset makes w insert through tx, in a transaction after the one it
+// was closed in, keeping its buffers.
+func (w *ChunkWriter) Reset(tx *gorm.DB) {
+	w.tx, w.lastStored = tx, 0
+}
+
 // Add queues count events of job numbered from first: text is their
 // lines joined by newlines, without a trailing one. The writer may keep
 // text until Close, so the caller must not change it before then. A chunk
