@@ -282,3 +282,70 @@ func TestIngestEdgeTinyWrites(t *testing.T) {
 	h.start()
 	checkIngested(t, ingestScript(t, h, awk), want)
 }
+
+// TestIngestEdgeRepeatedMembers sends events with a type, job_id or at_ms
+// member given twice under the same name. encoding/json keeps the last,
+// and so must ingestion, whether the line is an output line or not.
+func TestIngestEdgeRepeatedMembers(t *testing.T) {
+	want := around(
+		`{"at_ms":1764850000003,"type":"log","job_id":"test","seq":1,"stream":"stdout","line":"log then output","type":"sh_output"}`,
+		`{"at_ms":1764850000003,"type":"sh_output","job_id":"test","message":"output then log","type":"log"}`,
+		`{"at_ms":1764850000003,"type":"sh_output","job_id":"lint","seq":1,"stream":"stdout","line":"lint then test","job_id":"test"}`,
+		`{"at_ms":1,"type":"sh_output","job_id":"test","seq":1,"stream":"stdout","line":"two times","at_ms":1764850000009}`,
+		`{"at_ms":1764850000003,"type":"sh_output","job_id":"test","seq":1,"stream":"stdout","line":"first text","line":"second text"}`,
+	)
+
+	h := newHarness(t, fakeRunner(t))
+	h.start()
+	checkIngested(t, ingestScript(t, h, printLines(`\n`, want...)), want)
+}
+
+// TestIngestEdgeStreamEnds checks the run's result when the stream ends
+// in a way the runner never writes: run_finished without its newline, an
+// over-long last line, or blank and whitespace lines after run_finished.
+func TestIngestEdgeStreamEnds(t *testing.T) {
+	tests := []struct {
+		name   string
+		script string
+		state  store.RunState
+		kind   store.FailureKind
+		stored int64
+	}{
+		{
+			"run_finished without a newline is no event",
+			printLines(`\n`, happyEvents...) + fmt.Sprintf("printf '%%s' %s\n", shellQuote(runSuccess)),
+			store.RunFailed, store.FailureProcessCrashed, 6,
+		},
+		{
+			"an over-long last line without a newline is dropped",
+			printLines(`\n`, append(slices.Clone(happyEvents), runSuccess)...) + "head -c 5000000 /dev/zero | tr '\\0' x\n",
+			store.RunComplete, store.FailureNone, 7,
+		},
+		{
+			"blank lines after run_finished are skipped",
+			printLines(`\n`, append(slices.Clone(happyEvents), runSuccess)...) + "printf '\\n \\n\\t\\r\\n\\n'\n",
+			store.RunComplete, store.FailureNone, 7,
+		},
+		{
+			"an unknown event after run_finished is skipped",
+			printLines(`\n`, append(slices.Clone(happyEvents), runSuccess, `{"at_ms":1764850000007,"type":"run_archived"}`)...),
+			store.RunComplete, store.FailureNone, 7,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, fakeRunner(t))
+			h.start()
+			got := ingestScript(t, h, tt.script)
+			if got.run.State != tt.state || got.run.FailureKind != tt.kind {
+				t.Errorf("run = %s / %q (%s), want %s / %q", got.run.State, got.run.FailureKind, got.run.Error, tt.state, tt.kind)
+			}
+			if got.run.LastSeq != tt.stored {
+				t.Errorf("last_seq = %d, want %d", got.run.LastSeq, tt.stored)
+			}
+			if int64(len(got.stored)) != tt.stored {
+				t.Errorf("stored %d events, want %d", len(got.stored), tt.stored)
+			}
+		})
+	}
+}
