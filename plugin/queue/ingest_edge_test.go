@@ -349,3 +349,38 @@ func TestIngestEdgeStreamEnds(t *testing.T) {
 		})
 	}
 }
+
+// TestIngestEdgeWhitespaceInLines sends events with JSON whitespace
+// before, inside and after the object, including carriage returns that
+// are not line endings. Such lines are valid events and are stored with
+// their whitespace, except a carriage return right before the newline.
+func TestIngestEdgeWhitespaceInLines(t *testing.T) {
+	out := func(text string) string { return outputLine("test", 1764850000003, "stdout", text) }
+	middle := []string{
+		out("plain"),
+		" " + out("leading space"),
+		out("trailing space") + " ",
+		out("trailing tab") + "\t",
+		out("plain after whitespace"),
+		"{\"at_ms\":1764850000003,\r\"type\":\"sh_output\",\"job_id\":\"test\",\"seq\":1,\"stream\":\"stdout\",\"line\":\"carriage return inside\"}",
+		"{ \"type\" : \"sh_output\" ,\t\"job_id\" : \"test\" , \"line\" : \"spaced\" , \"at_ms\" : 1764850000004 }",
+		out("plain at the end"),
+	}
+	want := around(middle...)
+
+	var script strings.Builder
+	for i, line := range want {
+		ending := `\n`
+		if i == 5 {
+			ending = ` \r\n`
+		}
+		script.WriteString(printLines(ending, line))
+	}
+	// The line printed with " \r\n" keeps the space before the carriage
+	// return.
+	want[5] += " "
+
+	h := newHarness(t, fakeRunner(t))
+	h.start()
+	checkIngested(t, ingestScript(t, h, script.String()), want)
+}
