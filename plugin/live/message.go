@@ -6,6 +6,7 @@ import (
 	"html"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/octavo-ci/octavo/plugin/store"
 	"github.com/octavo-ci/octavo/plugin/ui/logline"
@@ -26,14 +27,20 @@ type Message struct {
 
 // NewMessage builds the viewer message for ev. Data that is not valid JSON
 // (the store never holds such rows, but a damaged row must not break the
-// page) is sent as a JSON string.
+// page) is sent as a JSON string. Bytes that are not UTF-8 become U+FFFD,
+// as encoding/json decodes them: a browser closes a websocket whose text
+// frame is not UTF-8.
 func NewMessage(ev store.RunEvent) Message {
 	m := Message{Seq: ev.Seq}
-	if !json.Valid([]byte(ev.Data)) {
-		m.Event = json.RawMessage(strconv.Quote(ev.Data))
+	data := ev.Data
+	if !utf8.ValidString(data) {
+		data = strings.ToValidUTF8(data, "\uFFFD")
+	}
+	if !json.Valid([]byte(data)) {
+		m.Event = json.RawMessage(strconv.Quote(data))
 		return m
 	}
-	m.Event = json.RawMessage(ev.Data)
+	m.Event = json.RawMessage(data)
 	if h, ok := lineHTML(schema.Type(ev.Type), m.Event); ok {
 		m.HTML = &h
 	}

@@ -3,6 +3,7 @@ package live
 import (
 	"encoding/json"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/octavo-ci/octavo/plugin/store"
 )
@@ -47,3 +48,23 @@ func TestNewMessage(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+func TestEncodeMessageReplacesInvalidUTF8(t *testing.T) {
+	ev := store.RunEvent{Seq: 3, Type: "sh_output", Data: "{\"type\":\"sh_output\",\"job_id\":\"test\",\"line\":\"caf\xe9 \xff\"}"}
+	b := EncodeMessage(ev)
+	if !utf8.Valid(b) {
+		t.Fatalf("EncodeMessage = %q, which is not UTF-8", b)
+	}
+	var m struct {
+		Event struct {
+			Line string `json:"line"`
+		} `json:"event"`
+		HTML string `json:"html"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("EncodeMessage = %q: %v", b, err)
+	}
+	if m.Event.Line != "caf\uFFFD \uFFFD" || m.HTML != "caf\uFFFD \uFFFD" {
+		t.Errorf("line = %q, html = %q; want both %q", m.Event.Line, m.HTML, "caf\uFFFD \uFFFD")
+	}
+}

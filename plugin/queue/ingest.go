@@ -182,7 +182,7 @@ func splitLines(complete []byte, sc *store.OutputScanner, sizeHint int) *lineBat
 
 func (b *lineBatch) add(sc *store.OutputScanner, start, end int) {
 	b.lines++
-	if h, ok := sc.Scan(b.buf[start:end]); ok && h.Type == string(schema.TypeShOutput) {
+	if h, ok := sc.Scan(b.buf[start:end]); ok {
 		b.addOutput(start, end, h)
 		return
 	}
@@ -193,7 +193,9 @@ func (b *lineBatch) add(sc *store.OutputScanner, start, end int) {
 	} else {
 		env := envelopeOf(ev)
 		seg.dec = &decodedLine{ev: ev}
-		seg.count, seg.job, seg.typ, seg.atMs = 1, jobNameOf(ev), string(env.Type), env.AtMs
+		// The job's name as the jobs table has it, so that a job's events
+		// are found by that name.
+		seg.count, seg.job, seg.typ, seg.atMs = 1, dropNUL(jobNameOf(ev)), string(env.Type), env.AtMs
 	}
 	b.segs = append(b.segs, seg)
 }
@@ -514,7 +516,22 @@ func (g *ingester) warn(msg string, args ...any) {
 	g.log.Warn(msg, args...)
 }
 
-func atTime(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+// Bounds of the at_ms values that atTime keeps: years 1 to 9999, the
+// range both databases store.
+const (
+	minAtMs = -62135596800000
+	maxAtMs = 253402300799999
+)
+
+// atTime returns the time of an event's at_ms. An at_ms beyond what the
+// databases store comes from a broken runner, and the ingestion time
+// takes its place.
+func atTime(ms int64) time.Time {
+	if ms < minAtMs || ms > maxAtMs {
+		return time.Now().UTC()
+	}
+	return time.UnixMilli(ms).UTC()
+}
 
 func envelopeOf(ev any) schema.Envelope {
 	if e, ok := ev.(schema.Event); ok {

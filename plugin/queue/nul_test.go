@@ -1,7 +1,9 @@
 package queue
 
 import (
+	"math"
 	"testing"
+	"time"
 
 	"github.com/octavo-ci/octavo/plugin/store"
 	"github.com/octavo-ci/octavo/plugin/store/storetest"
@@ -52,5 +54,19 @@ func TestNULInEventsOnPostgres(t *testing.T) {
 	r := h.waitFinal(res.RunID)
 	if r.State != store.RunFailed || r.FailureKind != store.FailurePipeline {
 		t.Errorf("run = %s / %s (%s), want failed / pipeline-failure", r.State, r.FailureKind, r.Error)
+	}
+}
+
+func TestAtTimeKeepsStorableTimes(t *testing.T) {
+	before := time.Now().Add(-time.Second)
+	for _, ms := range []int64{math.MaxInt64, math.MinInt64, maxAtMs + 1, minAtMs - 1} {
+		if got := atTime(ms); got.Before(before) || got.Year() > 9999 {
+			t.Errorf("atTime(%d) = %v, want the ingestion time", ms, got)
+		}
+	}
+	for _, ms := range []int64{0, 1764850000000, maxAtMs, minAtMs} {
+		if got := atTime(ms); got.UnixMilli() != ms {
+			t.Errorf("atTime(%d) = %v (%d ms), want the same millisecond", ms, got, got.UnixMilli())
+		}
 	}
 }

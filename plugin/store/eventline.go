@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/klauspost/compress/s2"
 	"gorm.io/gorm"
@@ -63,10 +64,20 @@ func scanEventHeader(line []byte, job string) (h EventHeader, ok bool) {
 			return h, false
 		}
 		known := string(key) == "type" || string(key) == "job_id" || string(key) == "at_ms"
+		if !known && foldsToKnownKey(key) {
+			// encoding/json matches member names regardless of case, and
+			// the last match wins, so only a full decode reads this line
+			// as the event's readers do.
+			return h, false
+		}
 		switch c := line[i]; {
 		case c == '"':
 			end, esc, ok := scanString(line, i)
 			if !ok || (known && esc) {
+				return h, false
+			}
+			if known && !utf8.Valid(line[i+1:end-1]) {
+				// A full decode replaces the invalid bytes.
 				return h, false
 			}
 			switch string(key) {
@@ -146,7 +157,7 @@ func scanRunnerOutput(line []byte, job string) (h EventHeader, atEnd, value int,
 	}
 	i += len(typeAndJob) - 1
 	var esc bool
-	if end, esc, ok = scanString(line, i); !ok || esc {
+	if end, esc, ok = scanString(line, i); !ok || esc || !utf8.Valid(line[i+1:end-1]) {
 		return h, 0, 0, false
 	}
 	if v := line[i+1 : end-1]; string(v) == job {
@@ -159,7 +170,10 @@ func scanRunnerOutput(line []byte, job string) (h EventHeader, atEnd, value int,
 		return h, 0, 0, false
 	}
 	i += len(seqKey)
-	if end, _, ok = scanNumber(line, i); !ok {
+	if end, isInt, ok = scanNumber(line, i); !ok || !isInt {
+		return h, 0, 0, false
+	}
+	if _, ok = parseInt(line[i:end]); !ok {
 		return h, 0, 0, false
 	}
 	i = end
@@ -183,20 +197,23 @@ func scanRunnerOutput(line []byte, job string) (h EventHeader, atEnd, value int,
 	return h, atEnd, value, true
 }
 
-// OutputScanner is [ScanEventHeader] for a stream of event lines, with a
-// shortcut for the common case: the output lines of a step as the runner
-// writes them differ only in the line's text and, every millisecond, in
-// at_ms. The scanner remembers everything before the text of the last such
-// line it read in full, so the next line is checked with one comparison
-// and a scan of its text. The zero value is ready to use; it is not safe
-// for concurrent use.
+// OutputScanner recognises the sh_output lines of a stream that have
+// exactly the runner's layout: the members of schema.ShOutput in order,
+// without whitespace, each of the type that schema.Decode requires. Such a
+// line is a valid event, so it needs no full decode. The output lines of a
+// step differ only in the line's text and, every millisecond, in at_ms.
+// So the scanner remembers everything before the text of the last line it
+// read in full, and checks the next line with one comparison and a scan
+// of its text. The zero value is ready to use; it is not safe for
+// concurrent use.
 type OutputScanner struct {
 	prefix []byte // up to and including the opening quote of the line's text
 	hdr    EventHeader
 }
 
-// Scan returns the header of line and whether [ScanEventHeader] accepts
-// it, with the same results.
+// Scan reports whether line is an output line in the runner's layout,
+// and returns its header, as [ScanEventHeader] would. For any other line,
+// ok is false and the caller decodes it in full.
 func (s *OutputScanner) Scan(line []byte) (EventHeader, bool) {
 	if n, ok := s.next(line, false); ok && n == len(line) {
 		return s.hdr, true
@@ -206,7 +223,7 @@ func (s *OutputScanner) Scan(line []byte) (EventHeader, bool) {
 		s.hdr = h
 		return h, true
 	}
-	return scanEventHeader(line, s.hdr.JobID)
+	return EventHeader{}, false
 }
 
 // Next checks the line at the start of buf, which ends with a newline,
@@ -245,6 +262,20 @@ func (s *OutputScanner) next(buf []byte, newline bool) (n int, ok bool) {
 		return 0, false
 	}
 	return end + 1, true
+}
+
+// foldsToKnownKey reports whether key differs from "type", "job_id" or
+// "at_ms" only in case.
+func foldsToKnownKey(key []byte) bool {
+	switch len(key) {
+	case len("type"):
+		return strings.EqualFold(string(key), "type")
+	case len("at_ms"):
+		return strings.EqualFold(string(key), "at_ms")
+	case len("job_id"):
+		return strings.EqualFold(string(key), "job_id")
+	}
+	return false
 }
 
 // internType returns the event types the runner writes without allocating.

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/octavo-ci/octavo/schema"
 )
 
 func TestScanEventHeaderMatchesJSON(t *testing.T) {
@@ -95,6 +97,13 @@ var outputStream = []string{
 	"{\"at_ms\":1764850000001,\"type\":\"sh_output\",\"job_id\":\"a\",\"seq\":1,\"stream\":\"stdout\",\"line\":\"tab\x09raw\"}",
 	`{"at_ms":1764850000001,"type":"sh_output","job_id":"a","seq":1,"stream":"stdout","line":"bad \q escape"}`,
 	`{"at_ms":1764850000002,"type":"sh_output","job_id":"a","seq":1,"stream":"stdout","line":"next millisecond"}`,
+	`{"at_ms":1764850000002,"type":"sh_output","job_id":"a","seq":1.5,"stream":"stdout","line":"fractional seq"}`,
+	`{"at_ms":1764850000002,"type":"sh_output","job_id":"a","seq":99999999999999999999,"stream":"stdout","line":"seq past int64"}`,
+	`{"at_ms":1764850000002,"type":"sh_output","job_id":"a","seq":"1","stream":"stdout","line":"string seq"}`,
+	`{"at_ms":1764850000002,"type":"sh_output","job_id":"a","seq":1,"stream":true,"line":"boolean stream"}`,
+	`{"at_ms":1764850000002,"type":"sh_output","job_id":"a","seq":1,"stream":"stdout","line":5}`,
+	"{\"at_ms\":1764850000002,\"type\":\"sh_output\",\"job_id\":\"t\xffst\",\"seq\":1,\"stream\":\"stdout\",\"line\":\"invalid UTF-8 in the job\"}",
+	`{"at_ms":1764850000002,"type":"sh_output","job_id":"a","seq":1,"stream":"stdout","line":"x","Job_ID":"b"}`,
 	`{"at_ms":1764850000002,"type":"sh_output","job_id":"a","seq":1,"stream":"stderr","line":"other stream"}`,
 	`{"at_ms":1764850000002,"type":"sh_output","job_id":"a","seq":1,"stream":"stdout","line":"back"}`,
 	`{"at_ms":1764850000002,"type":"sh_output","job_id":"b","seq":1,"stream":"stdout","line":"other job"}`,
@@ -107,10 +116,11 @@ var outputStream = []string{
 	``,
 }
 
-// TestOutputScannerMatchesScanEventHeader reads a stream line by line with
+// TestOutputScannerAcceptsOnlyValidOutput reads a stream line by line with
 // Scan and, where the shortcut applies, with Next on the rest of the
-// stream: both must agree with ScanEventHeader on every line.
-func TestOutputScannerMatchesScanEventHeader(t *testing.T) {
+// stream. Every line either accepts must be an sh_output event that
+// schema.Decode reads with the same header, and ScanEventHeader must agree.
+func TestOutputScannerAcceptsOnlyValidOutput(t *testing.T) {
 	checkOutputScanner(t, outputStream)
 }
 
@@ -126,28 +136,71 @@ func checkOutputScanner(t *testing.T, lines []string) {
 	t.Helper()
 	buf := []byte(strings.Join(lines, "\n") + "\n")
 	var byLine, byBuf OutputScanner
-	shortcuts := 0
+	accepted, shortcuts := 0, 0
+	check := func(i int, line string, h EventHeader) {
+		t.Helper()
+		if want, ok := ScanEventHeader([]byte(line), ""); !ok || h != want {
+			t.Errorf("line %d %q: accepted as %+v; ScanEventHeader = %+v, %v", i, line, h, want, ok)
+		}
+		ev, err := schema.Decode([]byte(line))
+		out, isOutput := ev.(*schema.ShOutput)
+		if err != nil || !isOutput {
+			t.Fatalf("line %d %q: accepted as %+v, but schema.Decode = %T, %v", i, line, h, ev, err)
+		}
+		if h.Type != "sh_output" || h.JobID != out.JobID || h.AtMs != out.AtMs {
+			t.Errorf("line %d %q: accepted as %+v, but schema.Decode reads job %q at %d", i, line, h, out.JobID, out.AtMs)
+		}
+	}
 	for i, line := range lines {
-		want, wantOK := ScanEventHeader([]byte(line), "")
-		got, ok := byLine.Scan([]byte(line))
-		if ok != wantOK || got != want {
-			t.Errorf("line %d %q: Scan = %+v, %v; want %+v, %v", i, line, got, ok, want, wantOK)
+		if h, ok := byLine.Scan([]byte(line)); ok {
+			accepted++
+			check(i, line, h)
 		}
 		if n, ok := byBuf.Next(buf); ok {
 			shortcuts++
 			h := byBuf.Last()
+			if n != len(line) {
+				t.Errorf("line %d %q: Next took %d bytes, want %d", i, line, n, len(line))
+			}
 			if byBuf.Job() != h.JobID || byBuf.AtMs() != h.AtMs {
 				t.Errorf("line %d: Job, AtMs = %q, %d; want them as in Last, %+v", i, byBuf.Job(), byBuf.AtMs(), h)
 			}
-			if n != len(line) || !wantOK || h != want {
-				t.Errorf("line %d %q: Next = %d, %+v; want %d, %+v, %v", i, line, n, h, len(line), want, wantOK)
-			}
+			check(i, line, h)
 		} else {
 			byBuf.Scan([]byte(line))
 		}
 		buf = buf[len(line)+1:]
 	}
-	if len(lines) == len(outputStream) && shortcuts == 0 {
-		t.Error("Next never took the shortcut")
+	if len(lines) == len(outputStream) && (shortcuts == 0 || accepted < 5) {
+		t.Errorf("accepted %d lines, %d of them by the shortcut; want at least 5 and some by the shortcut", accepted, shortcuts)
+	}
+}
+
+// TestScanEventHeaderDefersToFullDecode lists lines whose header only a
+// full decode reads as the event's readers do, so the scanner must reject
+// them rather than read them its own way.
+func TestScanEventHeaderDefersToFullDecode(t *testing.T) {
+	for _, line := range []string{
+		`{"type":"log","job_id":"a","Job_ID":"b"}`,
+		`{"type":"sh_output","TYPE":"log"}`,
+		`{"type":"log","at_ms":1,"AT_MS":2}`,
+		"{\"type\":\"log\",\"job_id\":\"t\xffst\"}",
+		"{\"at_ms\":1,\"type\":\"sh_output\",\"job_id\":\"t\xffst\",\"seq\":1,\"stream\":\"stdout\",\"line\":\"x\"}",
+	} {
+		if h, ok := ScanEventHeader([]byte(line), ""); ok {
+			t.Errorf("ScanEventHeader(%q) = %+v, want it rejected", line, h)
+		}
+		h := HeaderOf(line)
+		var want struct {
+			Type  string `json:"type"`
+			JobID string `json:"job_id"`
+			AtMs  int64  `json:"at_ms"`
+		}
+		if err := json.Unmarshal([]byte(line), &want); err != nil {
+			t.Fatal(err)
+		}
+		if h.Type != want.Type || h.JobID != want.JobID || h.AtMs != want.AtMs {
+			t.Errorf("HeaderOf(%q) = %+v, want %+v as encoding/json reads it", line, h, want)
+		}
 	}
 }

@@ -61,10 +61,13 @@ func NewChunkWriter(tx *gorm.DB, runID uint) *ChunkWriter {
 	return &ChunkWriter{tx: tx, runID: runID}
 }
 
-// Reset makes w insert through tx, in a transaction after the one it
-// was closed in, keeping its buffers.
+// Reset makes w insert through tx, in a transaction after an earlier
+// one, keeping its buffers. Whatever the earlier transaction left pending
+// is dropped: after a failed insert it was rolled back, and its text may
+// lie in buffers the caller has reused since.
 func (w *ChunkWriter) Reset(tx *gorm.DB) {
 	w.tx, w.lastStored = tx, 0
+	w.text, w.joined, w.last = nil, false, 0
 }
 
 // Add queues count events of job numbered from first: text is their
