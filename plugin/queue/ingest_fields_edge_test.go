@@ -1,7 +1,6 @@
 package queue
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,7 +9,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/octavo-ci/octavo/plugin/live"
 	"github.com/octavo-ci/octavo/plugin/store"
 	"github.com/octavo-ci/octavo/plugin/store/storetest"
 	"github.com/octavo-ci/octavo/plugin/workspace"
@@ -186,14 +184,7 @@ func TestIngestEdgeNULInJobOnSQLite(t *testing.T) {
 // hub sends each event to browsers in a websocket text frame, which must
 // be UTF-8, or the browser closes the connection.
 func TestIngestEdgeInvalidUTF8ReachesViewers(t *testing.T) {
-	hub := live.NewHub(nil)
-	hubCtx, stopHub := context.WithCancel(context.Background())
-	hubDone := make(chan error, 1)
-	go func() { hubDone <- hub.Run(hubCtx) }()
-	t.Cleanup(func() {
-		stopHub()
-		<-hubDone
-	})
+	hub := startLiveHub(t)
 
 	gate := filepath.Join(t.TempDir(), "viewer-subscribed")
 	want := around("{\"at_ms\":1764850000003,\"type\":\"sh_output\",\"job_id\":\"test\",\"seq\":1,\"stream\":\"stdout\",\"line\":\"caf\xe9 \xff\"}")

@@ -23,14 +23,7 @@ import (
 // the hub keeps the viewer.
 func TestIngestEdgeViewerJoinsMidRun(t *testing.T) {
 	const before, after = 20_000, 60_000
-	hub := live.NewHub(nil)
-	hubCtx, stopHub := context.WithCancel(context.Background())
-	hubDone := make(chan error, 1)
-	go func() { hubDone <- hub.Run(hubCtx) }()
-	t.Cleanup(func() {
-		stopHub()
-		<-hubDone
-	})
+	hub := startLiveHub(t)
 
 	gate := filepath.Join(t.TempDir(), "viewer-subscribed")
 	// The script prints `before` output lines, waits up to ten seconds for
@@ -116,4 +109,18 @@ func TestIngestEdgeViewerJoinsMidRun(t *testing.T) {
 	if !strings.Contains(string(frames[len(frames)-1].Event), `"type":"run_finished"`) {
 		t.Errorf("last frame = %s, want the run_finished event", frames[len(frames)-1].Event)
 	}
+}
+
+// startLiveHub runs a live hub until the test ends.
+func startLiveHub(t *testing.T) *live.Hub {
+	t.Helper()
+	hub := live.NewHub(nil)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- hub.Run(ctx) }()
+	t.Cleanup(func() {
+		stop()
+		<-done
+	})
+	return hub
 }
