@@ -138,8 +138,12 @@ func NewHub(logger *slog.Logger) *Hub {
 }
 
 // Watched reports whether runID has subscriptions. A Subscribe call that
-// returned before Watched was called is counted.
+// returned before Watched was called is counted. Once Run has returned, no
+// run is watched.
 func (h *Hub) Watched(runID uint) bool {
+	if h.closed() {
+		return false
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.watched[runID] > 0

@@ -291,3 +291,17 @@ func TestHubWatchedFollowsSubscriptions(t *testing.T) {
 		t.Fatalf("after both left: %d viewers, watched %v; want 0, false", n, h.Watched(7))
 	}
 }
+
+// TestHubNotWatchedAfterShutdown stops the hub while a run has a viewer:
+// from then on nothing is delivered, so the run counts as unwatched.
+func TestHubNotWatchedAfterShutdown(t *testing.T) {
+	h, cancel, done := startHub(t)
+	if _, err := h.Subscribe(t.Context(), 7); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	<-done
+	if h.Watched(7) {
+		t.Error("run 7 is watched after the hub stopped")
+	}
+}

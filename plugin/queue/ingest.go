@@ -38,16 +38,17 @@ const (
 	// writer. With one transaction's worth in the writer, this bounds a
 	// run's buffered stream to about 8 MiB besides the pipe.
 	readAhead = maxBatchBytes / readBlock
-	// freeBlocks bounds the read blocks kept for reuse: as many as can be
-	// in use at once.
+	// freeBlocks bounds the read blocks kept for reuse: about as many as
+	// can be in use at once.
 	freeBlocks = readAhead + maxBatchBytes/readBlock
 	// maxWarnings is the number of invalid-line warnings logged per run;
 	// the rest are only counted.
 	maxWarnings = 10
 )
 
-// ingester stores one run's event stream. Only its write goroutine touches
-// the fields after start.
+// ingester stores one run's event stream. After start, only its write
+// goroutine touches the fields, except free and warnings, which the
+// reading goroutine uses too.
 type ingester struct {
 	q   *Queue
 	run *store.Run
@@ -62,6 +63,8 @@ type ingester struct {
 	invalid  int
 	unknown  int
 	dbErrs   int
+	// warnings counts the problems logged, from both goroutines.
+	warnings atomic.Int32
 
 	// free holds read blocks that no batch uses any more. The reader
 	// fills them again, so a run that prints hundreds of megabytes does
@@ -111,13 +114,17 @@ func (g *ingester) release(b *block) {
 }
 
 func newIngester(q *Queue, r *store.Run, log *slog.Logger) *ingester {
-	return &ingester{q: q, run: r, log: log, seq: r.LastSeq, free: make(chan *block, freeBlocks)}
+	return &ingester{
+		q: q, run: r, log: log, seq: r.LastSeq,
+		free:   make(chan *block, freeBlocks),
+		chunks: store.NewChunkWriter(nil, r.ID),
+	}
 }
 
 // lineBatch is a run of complete lines of the event stream, read and
 // classified by the reading goroutine so that work overlaps with the
 // database writes. buf is the stream's bytes as read, newlines included,
-// and is never written again once the batch is sent.
+// in block blk, which is not written again until the batch is stored.
 type lineBatch struct {
 	blk  *block
 	buf  []byte
@@ -128,7 +135,7 @@ type lineBatch struct {
 
 // segment is a part of a [lineBatch]. It is either a run of output lines
 // of one job, each checked by [store.OutputScanner] and kept as written,
-// or one other line. An other line is decoded in full into dec, because
+// or one other line. Every other line is decoded in full into dec, because
 // its event changes jobs, steps or the run, or because it is invalid.
 // buf[start:end] is the segment's lines joined by newlines, without the
 // last line's ending.
@@ -160,12 +167,7 @@ func splitLines(complete []byte, sc *store.OutputScanner, sizeHint int) *lineBat
 	for start := 0; start < len(complete); {
 		if n, ok := sc.Next(complete[start:]); ok {
 			b.lines++
-			if last := len(b.segs) - 1; last >= 0 && b.segs[last].extends(start, sc.Job()) {
-				seg := &b.segs[last]
-				seg.end, seg.count, seg.atMs = start+n, seg.count+1, sc.AtMs()
-			} else {
-				b.addOutput(start, start+n, sc.Last())
-			}
+			b.addOutput(start, start+n, sc.Job(), sc.AtMs())
 			start += n + 1
 			continue
 		}
@@ -174,16 +176,18 @@ func splitLines(complete []byte, sc *store.OutputScanner, sizeHint int) *lineBat
 		for end > start && complete[end-1] == '\r' {
 			end--
 		}
-		b.add(sc, start, end)
+		b.addLine(sc, start, end)
 		start = nl + 1
 	}
 	return b
 }
 
-func (b *lineBatch) add(sc *store.OutputScanner, start, end int) {
+// addLine classifies the line buf[start:end] that the scanner's shortcut
+// did not take, and adds it.
+func (b *lineBatch) addLine(sc *store.OutputScanner, start, end int) {
 	b.lines++
 	if h, ok := sc.Scan(b.buf[start:end]); ok {
-		b.addOutput(start, end, h)
+		b.addOutput(start, end, h.JobID, h.AtMs)
 		return
 	}
 	raw := b.buf[start:end]
@@ -200,21 +204,16 @@ func (b *lineBatch) add(sc *store.OutputScanner, start, end int) {
 	b.segs = append(b.segs, seg)
 }
 
-// addOutput adds the output line buf[start:end] to the run of output lines
-// before it, or starts a run.
-func (b *lineBatch) addOutput(start, end int, h store.EventHeader) {
-	if last := len(b.segs) - 1; last >= 0 && b.segs[last].extends(start, h.JobID) {
-		seg := &b.segs[last]
-		seg.end, seg.count, seg.atMs = end, seg.count+1, h.AtMs
-		return
+// addOutput adds the output line buf[start:end] of job to the run of
+// job's output lines that ends right before it, or starts a run.
+func (b *lineBatch) addOutput(start, end int, job string, atMs int64) {
+	if n := len(b.segs); n > 0 {
+		if seg := &b.segs[n-1]; seg.dec == nil && seg.end+1 == start && seg.job == job {
+			seg.end, seg.count, seg.atMs = end, seg.count+1, atMs
+			return
+		}
 	}
-	b.segs = append(b.segs, segment{start: start, end: end, count: 1, job: h.JobID, typ: h.Type, atMs: h.AtMs})
-}
-
-// extends reports whether an output line of job starting at start can
-// join seg: seg is a run of job's output lines that ends right before it.
-func (seg *segment) extends(start int, job string) bool {
-	return seg.dec == nil && seg.end+1 == start && seg.job == job
+	b.segs = append(b.segs, segment{start: start, end: end, count: 1, job: job, typ: string(schema.TypeShOutput), atMs: atMs})
 }
 
 // readLines reads r in blocks, splits off the complete lines, classifies
@@ -326,9 +325,10 @@ func (g *ingester) writeLoop(ctx context.Context, in <-chan *lineBatch) {
 	}
 }
 
-// flush stores the valid events of a batch, with their jobs and steps, in
-// one transaction, then hands the events to live viewers. It reports
-// whether it did, since those events share the batches' buffers.
+// flush stores the valid events of batches, with their jobs and steps, in
+// one transaction, then hands the events to live viewers if the run has
+// any. It reports whether it did, since those events share the batches'
+// blocks.
 func (g *ingester) flush(ctx context.Context, batches []*lineBatch) (published bool) {
 	ctx, cancel := cleanupCtx(ctx)
 	defer cancel()
@@ -361,9 +361,6 @@ func (g *ingester) flush(ctx context.Context, batches []*lineBatch) (published b
 	}
 
 	err := g.q.prepared.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if g.chunks == nil {
-			g.chunks = store.NewChunkWriter(tx, g.run.ID)
-		}
 		w := g.chunks
 		w.Reset(tx)
 		next := g.seq + 1
@@ -410,11 +407,14 @@ func (g *ingester) flush(ctx context.Context, batches []*lineBatch) (published b
 // from first.
 func (g *ingester) runEvents(batches []*lineBatch, first int64) []store.RunEvent {
 	var out []store.RunEvent
+	if n := int(g.seq - first + 1); n > 0 {
+		out = make([]store.RunEvent, 0, n)
+	}
 	seq := first
 	for _, b := range batches {
 		// Each event's Data is a slice of the batch's buffer, seen as a
-		// string without a copy: the reader never touches a buffer again
-		// once it has sent it.
+		// string without a copy: the caller marks the block published, so
+		// it is never reused and its bytes stay as they are.
 		text := unsafe.String(unsafe.SliceData(b.buf), len(b.buf))
 		for _, seg := range b.segs {
 			if seg.count == 0 {
@@ -510,7 +510,7 @@ func (g *ingester) notifyJob(tx *gorm.DB, j *store.Job) error {
 
 // warn logs the first maxWarnings problems of a run's stream.
 func (g *ingester) warn(msg string, args ...any) {
-	if g.invalid+g.unknown > maxWarnings {
+	if g.warnings.Add(1) > maxWarnings {
 		return
 	}
 	g.log.Warn(msg, args...)

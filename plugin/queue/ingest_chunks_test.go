@@ -1,9 +1,13 @@
 package queue
 
 import (
+	"bytes"
 	"fmt"
+	"io"
+	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/octavo-ci/octavo/plugin/store"
@@ -200,6 +204,63 @@ func TestIngestKeepsEveryLineOfALongStream(t *testing.T) {
 			if watched && published != n+6 {
 				t.Errorf("published %d events to the viewer, want %d", published, n+6)
 			}
+			if !watched && published != 0 {
+				t.Errorf("published %d events of an unwatched run, want none", published)
+			}
 		})
 	}
+}
+
+// TestIngestWarningsAreBounded feeds the reader and writer of ingestion
+// 30 invalid lines and a partial last line: both goroutines warn, and
+// together they log at most maxWarnings warnings while every invalid line
+// is counted.
+func TestIngestWarningsAreBounded(t *testing.T) {
+	h := newHarness(t, fakeRunner(t))
+	var logs lockedBuffer
+	g := newIngester(h.q, &store.Run{ID: 1}, slog.New(slog.NewTextHandler(&logs, nil)))
+
+	pr, pw := io.Pipe()
+	lines := make(chan *lineBatch, readAhead)
+	written := make(chan struct{})
+	go g.readLines(pr, lines)
+	go func() {
+		g.writeLoop(t.Context(), lines)
+		close(written)
+	}()
+	for i := range 30 {
+		if _, err := fmt.Fprintf(pw, "not json %d\n", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := pw.Write([]byte("partial")); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	<-written
+
+	if g.invalid != 30 {
+		t.Errorf("counted %d invalid lines, want 30", g.invalid)
+	}
+	if n := strings.Count(logs.String(), "level=WARN"); n == 0 || n > maxWarnings {
+		t.Errorf("logged %d warnings, want 1 to %d:\n%s", n, maxWarnings, logs.String())
+	}
+}
+
+// lockedBuffer is a bytes.Buffer that goroutines may write at once.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

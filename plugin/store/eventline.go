@@ -32,7 +32,7 @@ type EventHeader struct {
 // the line in full to learn why. When job equals the line's job_id,
 // JobID is job itself rather than a new string.
 func ScanEventHeader(line []byte, job string) (h EventHeader, ok bool) {
-	if h, _, _, ok := scanRunnerOutput(line, job); ok {
+	if h, _, ok := scanRunnerOutput(line, job); ok {
 		return h, true
 	}
 	return scanEventHeader(line, job)
@@ -135,30 +135,29 @@ func scanEventHeader(line []byte, job string) (h EventHeader, ok bool) {
 // the runner writes it: members in the order of schema.ShOutput and no
 // whitespace. Comparing the fixed parts as whole strings takes about half
 // the time of the general scan. ok is false for any other line, which the
-// general scan then reads. On success, line[atEnd:value+1] is the part
-// between at_ms's digits and the opening quote of the line member's value,
-// which the next lines of the same step repeat byte for byte.
-func scanRunnerOutput(line []byte, job string) (h EventHeader, atEnd, value int, ok bool) {
+// general scan then reads. On success, value is the index of the opening
+// quote of the line member's value.
+func scanRunnerOutput(line []byte, job string) (h EventHeader, value int, ok bool) {
 	const head, typeAndJob, seqKey, streamKey, lineKey = `{"at_ms":`, `,"type":"sh_output","job_id":"`, `","seq":`, `,"stream":"`, `","line":"`
 	if !bytes.HasPrefix(line, []byte(head)) {
-		return h, 0, 0, false
+		return h, 0, false
 	}
 	i := len(head)
 	end, isInt, ok := scanNumber(line, i)
 	if !ok || !isInt {
-		return h, 0, 0, false
+		return h, 0, false
 	}
 	if h.AtMs, ok = parseInt(line[i:end]); !ok {
-		return h, 0, 0, false
+		return h, 0, false
 	}
-	i, atEnd = end, end
+	i = end
 	if !bytes.HasPrefix(line[i:], []byte(typeAndJob)) {
-		return h, 0, 0, false
+		return h, 0, false
 	}
 	i += len(typeAndJob) - 1
 	var esc bool
 	if end, esc, ok = scanString(line, i); !ok || esc || !utf8.Valid(line[i+1:end-1]) {
-		return h, 0, 0, false
+		return h, 0, false
 	}
 	if v := line[i+1 : end-1]; string(v) == job {
 		h.JobID = job
@@ -167,34 +166,34 @@ func scanRunnerOutput(line []byte, job string) (h EventHeader, atEnd, value int,
 	}
 	i = end - 1
 	if !bytes.HasPrefix(line[i:], []byte(seqKey)) {
-		return h, 0, 0, false
+		return h, 0, false
 	}
 	i += len(seqKey)
 	if end, isInt, ok = scanNumber(line, i); !ok || !isInt {
-		return h, 0, 0, false
+		return h, 0, false
 	}
 	if _, ok = parseInt(line[i:end]); !ok {
-		return h, 0, 0, false
+		return h, 0, false
 	}
 	i = end
 	if !bytes.HasPrefix(line[i:], []byte(streamKey)) {
-		return h, 0, 0, false
+		return h, 0, false
 	}
 	i += len(streamKey) - 1
 	if end, _, ok = scanString(line, i); !ok {
-		return h, 0, 0, false
+		return h, 0, false
 	}
 	i = end - 1
 	if !bytes.HasPrefix(line[i:], []byte(lineKey)) {
-		return h, 0, 0, false
+		return h, 0, false
 	}
 	i += len(lineKey) - 1
 	value = i
 	if end, _, ok = scanString(line, i); !ok || end != len(line)-1 || line[end] != '}' {
-		return h, 0, 0, false
+		return h, 0, false
 	}
 	h.Type = "sh_output"
-	return h, atEnd, value, true
+	return h, value, true
 }
 
 // OutputScanner recognises the sh_output lines of a stream that have
@@ -218,7 +217,7 @@ func (s *OutputScanner) Scan(line []byte) (EventHeader, bool) {
 	if n, ok := s.next(line, false); ok && n == len(line) {
 		return s.hdr, true
 	}
-	if h, _, value, ok := scanRunnerOutput(line, s.hdr.JobID); ok {
+	if h, value, ok := scanRunnerOutput(line, s.hdr.JobID); ok {
 		s.prefix = append(s.prefix[:0], line[:value+1]...)
 		s.hdr = h
 		return h, true

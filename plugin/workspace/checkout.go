@@ -2,6 +2,7 @@ package workspace
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 )
@@ -25,19 +26,19 @@ func (m *Manager) Checkout(ctx context.Context, fullName, sha, dir string) error
 // the commit is missing after the fetch.
 //
 // Materialise starts fewer git processes than the three calls in a row.
-// Once the mirror's refs are fetched, it clones while it looks up the
-// commit, because the clone copies only refs and the borrowed objects are
-// read at checkout.
-func (m *Manager) Materialise(ctx context.Context, fullName, cloneURL, sha, path, dir string) (bool, error) {
+// When it had to fetch, or waited for another caller's fetch, it clones
+// while it looks up the commit again, because the clone copies only refs
+// and the borrowed objects are read at checkout.
+func (m *Manager) Materialise(ctx context.Context, fullName, cloneURL, sha, path, dir string) (has bool, err error) {
 	if err := checkCommitArgs(fullName, sha, path); err != nil {
 		return false, fmt.Errorf("materialise %s: %w", path, err)
 	}
 	var clone *backgroundClone
 	defer func() {
 		// Only a clone that Materialise did not hand to checkoutRun is
-		// still set here.
+		// still set here, and its folder must not stay behind.
 		if clone != nil {
-			_ = clone.discard()
+			err = errors.Join(err, clone.discard())
 		}
 	}()
 	found, current, err := m.fetch(ctx, fullName, cloneURL, sha, path, func() {
@@ -50,8 +51,9 @@ func (m *Manager) Materialise(ctx context.Context, fullName, cloneURL, sha, path
 	if !current {
 		// The mirror changed after any lookup and any clone started
 		// during fetch, so start both again.
-		if clone != nil {
-			if err := clone.discard(); err != nil {
+		if stale := clone; stale != nil {
+			clone = nil
+			if err := stale.discard(); err != nil {
 				return false, err
 			}
 		}
@@ -78,23 +80,29 @@ func (m *Manager) Materialise(ctx context.Context, fullName, cloneURL, sha, path
 }
 
 // backgroundClone is a [Manager.cloneRun] running in its own goroutine.
+// Its methods may be called more than once.
 type backgroundClone struct {
 	dir    string
 	cancel context.CancelFunc
-	done   chan error
+	done   chan struct{} // closed when the clone has finished
+	err    error         // the clone's error, set before done is closed
 }
 
 func (m *Manager) startClone(ctx context.Context, fullName, dir string) *backgroundClone {
 	ctx, cancel := context.WithCancel(ctx)
-	c := &backgroundClone{dir: dir, cancel: cancel, done: make(chan error, 1)}
-	go func() { c.done <- m.cloneRun(ctx, fullName, dir) }()
+	c := &backgroundClone{dir: dir, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		c.err = m.cloneRun(ctx, fullName, dir)
+	}()
 	return c
 }
 
 // wait returns the clone's error once it has finished.
 func (c *backgroundClone) wait() error {
-	defer c.cancel()
-	return <-c.done
+	<-c.done
+	c.cancel()
+	return c.err
 }
 
 // discard stops the clone and removes its folder.
@@ -102,7 +110,7 @@ func (c *backgroundClone) discard() error {
 	c.cancel()
 	<-c.done
 	if err := os.RemoveAll(c.dir); err != nil {
-		return fmt.Errorf("remove unused checkout: %w", err)
+		return fmt.Errorf("remove unused checkout %s: %w", c.dir, err)
 	}
 	return nil
 }

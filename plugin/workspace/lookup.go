@@ -8,7 +8,7 @@ import (
 )
 
 // presence is the result of one lookup in a mirror: whether the commit
-// exists, and whether the path exists inside it.
+// exists, and whether the path is a file inside it.
 type presence struct {
 	commit bool
 	file   bool
@@ -28,16 +28,18 @@ func (m *Manager) lookup(ctx context.Context, dir, sha, path string) (presence, 
 	// " ambiguous", which always contains a space.
 	out, err := m.runInput(ctx, strings.NewReader(queries), "", "--git-dir", dir, "cat-file", "--batch-check=%(objecttype)")
 	if err != nil {
-		return presence{}, fmt.Errorf("look up commit %s: %w", sha, err)
+		return presence{}, err
 	}
 	lines := strings.Split(string(bytes.TrimSuffix(out, []byte("\n"))), "\n")
 	if want := strings.Count(queries, "\n"); len(lines) != want {
-		return presence{}, fmt.Errorf("look up commit %s: git cat-file printed %d lines, want %d: %q", sha, len(lines), want, out)
+		return presence{}, fmt.Errorf("git cat-file printed %d lines, want %d: %q", len(lines), want, out)
 	}
 
 	found := presence{commit: lines[0] == "commit"}
 	if path != "" {
-		found.file = found.commit && !strings.Contains(lines[1], " ")
+		// A folder at path is a tree, and a missing path prints the query
+		// with " missing", so only a blob is a file.
+		found.file = found.commit && lines[1] == "blob"
 	}
 	return found, nil
 }

@@ -1,6 +1,7 @@
 package workspace
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -273,5 +274,53 @@ func TestMaterialiseAfterUnrelatedFetch(t *testing.T) {
 	checkCheckout(t, m, dir, sha)
 	if main := gittest.Git(t, dir, "rev-parse", "refs/remotes/origin/main"); main != sha {
 		t.Errorf("checkout origin/main = %s, want the pushed commit %s", main, sha)
+	}
+}
+
+// TestBackgroundCloneMethodsRepeat calls wait and discard of a background
+// clone more than once, as Materialise's error paths can: neither may
+// block once the clone has finished.
+func TestBackgroundCloneMethodsRepeat(t *testing.T) {
+	repo := gittest.NewRepo(t, "sha1")
+	sha := repo.Commit("first", map[string]string{PipelineFile: "job()\n"})
+	srv := gittest.Serve(t, t.TempDir(), "")
+	cloneURL := srv.Publish(t, repo, "acme/app")
+	m := New(t.TempDir(), mustURL(t, srv.URL+"/"), "")
+	if err := m.Fetch(t.Context(), "acme/app", cloneURL, sha); err != nil {
+		t.Fatalf("Fetch: %v", err)
+	}
+
+	dir := filepath.Join(t.TempDir(), "src")
+	c := m.startClone(t.Context(), "acme/app", dir)
+	done := make(chan error, 1)
+	go func() {
+		err := errors.Join(c.wait(), c.wait(), c.discard(), c.discard())
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("wait, wait, discard, discard = %v, want no error", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a repeated wait or discard of a finished clone blocked")
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("discard left %s (stat: %v), want no folder", dir, err)
+	}
+}
+
+// TestLookupWantsAFile looks up a pipeline path that is a folder at the
+// commit: a folder is no pipeline file.
+func TestLookupWantsAFile(t *testing.T) {
+	repo := gittest.NewRepo(t, "sha1")
+	sha := repo.Commit("first", map[string]string{PipelineFile + "/inside": "not a pipeline\n"})
+	srv := gittest.Serve(t, t.TempDir(), "")
+	cloneURL := srv.Publish(t, repo, "acme/app")
+	m := New(t.TempDir(), mustURL(t, srv.URL+"/"), "")
+
+	has, err := m.Lookup(t.Context(), "acme/app", cloneURL, sha, PipelineFile)
+	if err != nil || has {
+		t.Errorf("Lookup(%s, a folder) = %v, %v, want false, nil", PipelineFile, has, err)
 	}
 }

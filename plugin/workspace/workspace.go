@@ -145,8 +145,11 @@ func (m *Manager) fetch(ctx context.Context, fullName, cloneURL, sha, path strin
 	seen := st.fetches.Load()
 	if sha != "" && mirrorExists(dir) {
 		found, err := m.lookup(ctx, dir, sha, path)
-		if err != nil || found.commit {
-			return found, err == nil, err
+		if err != nil {
+			return presence{}, false, fmt.Errorf("look up commit %s in the mirror of %s: %w", sha, fullName, err)
+		}
+		if found.commit {
+			return found, true, nil
 		}
 	}
 
@@ -166,8 +169,11 @@ func (m *Manager) fetch(ctx context.Context, fullName, cloneURL, sha, path strin
 			refreshed()
 		}
 		found, err := m.lookup(ctx, dir, sha, path)
-		if err != nil || found.commit {
-			return found, err == nil, err
+		if err != nil {
+			return presence{}, false, fmt.Errorf("look up commit %s in the mirror of %s: %w", sha, fullName, err)
+		}
+		if found.commit {
+			return found, true, nil
 		}
 	}
 
