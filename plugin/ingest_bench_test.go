@@ -28,10 +28,10 @@ job("test", inputs = ["octavo/push"], run = test)
 // events to a file. Every iteration pushes a new commit to a repository
 // that already has a mirror, as pushes to a repository using Octavo do.
 // Reported metrics: the sidecar's seconds per run, the runner's alone,
-// their ratio, the CPU seconds the sidecar process used per run, and the
-// run split at the runner's first event: the time until then (fetch,
-// checkout, runner start), and the time from then until the run is final
-// with its ratio to the runner alone over the same span.
+// their ratio, and the CPU seconds the sidecar process used per run. It
+// also splits the run at the runner's first event. It reports the time
+// until then (fetch, checkout, runner start), and the time from then until
+// the run is final, with its ratio to the runner alone over the same span.
 func BenchmarkIngestMillionLines(b *testing.B) {
 	s, _ := newTestServer(b, map[string]string{"OCTAVO_LOG_LEVEL": "info"})
 	start(b, s)

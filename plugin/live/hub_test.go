@@ -261,7 +261,7 @@ func waitSeq(t *testing.T, progress <-chan int64, seq int64) {
 	}
 }
 
-// TestHubWatchedFollowsSubscriptions checks the count that ingestion asks
+// TestHubWatchedFollowsSubscriptions checks the count that ingestion reads
 // before it splits a batch into events: a run is watched as soon as a
 // Subscribe call returns, and no longer once its last viewer left.
 func TestHubWatchedFollowsSubscriptions(t *testing.T) {

@@ -74,11 +74,7 @@ func checkCheckout(t *testing.T, m *Manager, dir, sha string) {
 }
 
 func TestMaterialiseMissingCommit(t *testing.T) {
-	repo := gittest.NewRepo(t, "sha1")
-	repo.Commit("first", map[string]string{PipelineFile: "job()\n"})
-	srv := gittest.Serve(t, t.TempDir(), "")
-	cloneURL := srv.Publish(t, repo, "acme/app")
-	m := New(t.TempDir(), mustURL(t, srv.URL+"/"), "")
+	_, _, m, cloneURL, _ := serveRepo(t, map[string]string{PipelineFile: "job()\n"})
 
 	const missing = "0123456789abcdef0123456789abcdef01234567"
 	dir := filepath.Join(t.TempDir(), "src")
@@ -103,11 +99,7 @@ func TestMaterialiseMissingCommit(t *testing.T) {
 // the mirror costs no fetch, so the worker never waits for the network
 // after the preparer fetched.
 func TestFetchedCommitNeedsNoRequests(t *testing.T) {
-	repo := gittest.NewRepo(t, "sha1")
-	sha := repo.Commit("first", map[string]string{PipelineFile: "job()\n"})
-	srv := gittest.Serve(t, t.TempDir(), "")
-	cloneURL := srv.Publish(t, repo, "acme/app")
-	m := New(t.TempDir(), mustURL(t, srv.URL+"/"), "")
+	_, srv, m, cloneURL, sha := serveRepo(t, map[string]string{PipelineFile: "job()\n"})
 	if err := m.Fetch(t.Context(), "acme/app", cloneURL, sha); err != nil {
 		t.Fatalf("Fetch: %v", err)
 	}
@@ -132,11 +124,7 @@ func TestFetchedCommitNeedsNoRequests(t *testing.T) {
 // for one new commit at the same time. The one that waits for the other's
 // fetch must find the commit instead of fetching again.
 func TestConcurrentLookupsFetchOnce(t *testing.T) {
-	repo := gittest.NewRepo(t, "sha1")
-	repo.Commit("first", map[string]string{PipelineFile: "job()\n"})
-	srv := gittest.Serve(t, t.TempDir(), "")
-	cloneURL := srv.Publish(t, repo, "acme/app")
-	m := New(t.TempDir(), mustURL(t, srv.URL+"/"), "")
+	repo, srv, m, cloneURL, _ := serveRepo(t, map[string]string{PipelineFile: "job()\n"})
 	if err := m.Fetch(t.Context(), "acme/app", cloneURL, ""); err != nil {
 		t.Fatalf("first Fetch: %v", err)
 	}
@@ -181,11 +169,7 @@ func TestConcurrentLookupsFetchOnce(t *testing.T) {
 // URL fetches from the new one after the repository moved, although the
 // Manager sets the remote URL only when it changes.
 func TestFetchFollowsNewCloneURL(t *testing.T) {
-	repo := gittest.NewRepo(t, "sha1")
-	first := repo.Commit("first", map[string]string{PipelineFile: "job()\n"})
-	srv := gittest.Serve(t, t.TempDir(), "")
-	oldURL := srv.Publish(t, repo, "acme/app")
-	m := New(t.TempDir(), mustURL(t, srv.URL+"/"), "")
+	repo, srv, m, oldURL, first := serveRepo(t, map[string]string{PipelineFile: "job()\n"})
 	if err := m.Fetch(t.Context(), "acme/app", oldURL, first); err != nil {
 		t.Fatalf("Fetch from the old URL: %v", err)
 	}
@@ -220,20 +204,15 @@ func TestHasFileRejectsInvalidPaths(t *testing.T) {
 // must be discarded, or else the checkout's origin/main misses the pushed
 // commit.
 func TestMaterialiseAfterUnrelatedFetch(t *testing.T) {
-	repo := gittest.NewRepo(t, "sha1")
-	repo.Commit("first", map[string]string{PipelineFile: "job()\n"})
-	srv := gittest.Serve(t, t.TempDir(), "")
-	cloneURL := srv.Publish(t, repo, "acme/app")
-	m := New(t.TempDir(), mustURL(t, srv.URL+"/"), "")
+	repo, srv, m, cloneURL, _ := serveRepo(t, map[string]string{PipelineFile: "job()\n"})
 	if err := m.Fetch(t.Context(), "acme/app", cloneURL, ""); err != nil {
 		t.Fatalf("first Fetch: %v", err)
 	}
 	sha := repo.Commit("pushed", map[string]string{"counter": "1\n"})
 	srv.Publish(t, repo, "acme/app")
 
-	// A git wrapper creates the file looked at the first lookup, which
-	// tells the test that Materialise has looked and now waits for the
-	// lock.
+	// A git wrapper creates the file looked at the first lookup, so the
+	// test can see that Materialise has looked and now waits for the lock.
 	looked := filepath.Join(t.TempDir(), "looked")
 	wrapper := filepath.Join(t.TempDir(), "git")
 	script := "#!/bin/sh\ncase \" $* \" in *\" cat-file \"*) touch '" + looked + "';; esac\nexec git \"$@\"\n"
@@ -281,11 +260,7 @@ func TestMaterialiseAfterUnrelatedFetch(t *testing.T) {
 // clone more than once, as Materialise's error paths can: neither may
 // block once the clone has finished.
 func TestBackgroundCloneMethodsRepeat(t *testing.T) {
-	repo := gittest.NewRepo(t, "sha1")
-	sha := repo.Commit("first", map[string]string{PipelineFile: "job()\n"})
-	srv := gittest.Serve(t, t.TempDir(), "")
-	cloneURL := srv.Publish(t, repo, "acme/app")
-	m := New(t.TempDir(), mustURL(t, srv.URL+"/"), "")
+	_, _, m, cloneURL, sha := serveRepo(t, map[string]string{PipelineFile: "job()\n"})
 	if err := m.Fetch(t.Context(), "acme/app", cloneURL, sha); err != nil {
 		t.Fatalf("Fetch: %v", err)
 	}
@@ -313,14 +288,22 @@ func TestBackgroundCloneMethodsRepeat(t *testing.T) {
 // TestLookupWantsAFile looks up a pipeline path that is a folder at the
 // commit: a folder is no pipeline file.
 func TestLookupWantsAFile(t *testing.T) {
-	repo := gittest.NewRepo(t, "sha1")
-	sha := repo.Commit("first", map[string]string{PipelineFile + "/inside": "not a pipeline\n"})
-	srv := gittest.Serve(t, t.TempDir(), "")
-	cloneURL := srv.Publish(t, repo, "acme/app")
-	m := New(t.TempDir(), mustURL(t, srv.URL+"/"), "")
+	_, _, m, cloneURL, sha := serveRepo(t, map[string]string{PipelineFile + "/inside": "not a pipeline\n"})
 
 	has, err := m.Lookup(t.Context(), "acme/app", cloneURL, sha, PipelineFile)
 	if err != nil || has {
 		t.Errorf("Lookup(%s, a folder) = %v, %v, want false, nil", PipelineFile, has, err)
 	}
+}
+
+// serveRepo commits files as "first" to a new SHA-1 repository, serves it
+// over HTTP as acme/app, and returns it with its server, a Manager that
+// fetches from it, its clone URL and the commit.
+func serveRepo(t *testing.T, files map[string]string) (repo *gittest.Repo, srv *gittest.Server, m *Manager, cloneURL, sha string) {
+	t.Helper()
+	repo = gittest.NewRepo(t, "sha1")
+	sha = repo.Commit("first", files)
+	srv = gittest.Serve(t, t.TempDir(), "")
+	cloneURL = srv.Publish(t, repo, "acme/app")
+	return repo, srv, New(t.TempDir(), mustURL(t, srv.URL+"/"), ""), cloneURL, sha
 }
