@@ -276,10 +276,10 @@ func TestReadsSnappyChunks(t *testing.T) {
 }
 
 // TestChunkWriterJoinsAndSplitsParts adds parts of several lines as
-// ingestion does: small parts of one job join one chunk, a part larger
-// than a chunk is split at line breaks, a line larger than a chunk is a
-// chunk of its own, a new job starts a chunk, and the writer carries on in a second
-// transaction after Reset.
+// ingestion does. Small parts of one job join one chunk, and a part larger
+// than a chunk is split at line breaks. A line larger than a chunk is a
+// chunk of its own, and a new job starts a chunk. The writer carries on in
+// a second transaction after Reset.
 func TestChunkWriterJoinsAndSplitsParts(t *testing.T) {
 	s := openTestStore(t, filepath.Join(t.TempDir(), "octavo.db"))
 	runID, all := chunkedRun(t, s)
